@@ -1,0 +1,65 @@
+"""Simulation backends: one class per physics engine behind one interface (`SimBackend`)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import mujoco
+import numpy as np
+from torch import Tensor
+
+
+class SimBackend(Protocol):
+    """What a task may use of a physics engine.
+
+    All state views are live torch tensors of shape (num_envs, ...), on `device`; writes to
+    `qpos`, `qvel` and `ctrl` are the simulations' state at their next call. Derived views
+    (body and site positions) are current after `forward`, and one substep behind after `step`.
+    """
+
+    model: mujoco.MjModel
+    num_envs: int
+    device: str
+    qpos: Tensor
+    qvel: Tensor
+    ctrl: Tensor
+
+    def step(self, nstep: int) -> None:
+        """Advance every simulation by `nstep` physics substeps (the frame skip)."""
+        ...
+
+    def reset(self, env_mask: Tensor) -> None:
+        """Reset the simulations where `env_mask` (num_envs,) bool is true to the model defaults."""
+        ...
+
+    def forward(self, env_mask: Tensor | None = None) -> None:
+        """Recompute derived quantities (positions, contacts) from the current state."""
+        ...
+
+    def body_xpos(self, name: str) -> Tensor:
+        """Live (num_envs, 3) world positions of a body."""
+        ...
+
+    def site_xpos(self, name: str) -> Tensor:
+        """Live (num_envs, 3) world positions of a site."""
+        ...
+
+    def render(self, env_id: int, width: int, height: int, camera: str | int = -1) -> np.ndarray:
+        """RGB image (height, width, 3) uint8 of one simulation."""
+        ...
+
+
+def make_backend(
+    name: str, model: mujoco.MjModel, num_envs: int, device: str, num_threads: int
+) -> SimBackend:
+    """Build the backend called `name` ("mujoco" or "warp") for `model`."""
+    if name == "mujoco":
+        from isaacgymenvs_ddiffpg.sim.mujoco_batch import MujocoBatchBackend
+
+        return MujocoBatchBackend(model, num_envs, num_threads=num_threads)
+    if name == "warp":
+        raise ValueError(
+            "sim=warp (MuJoCo Warp) is not available in this version; use sim=mujoco, the "
+            "embedded CPU backend."
+        )
+    raise ValueError(f"Unknown simulation backend sim={name!r}; choose one of: mujoco, warp.")

@@ -1,0 +1,219 @@
+"""The batched task base: persistent buffers, same-step reset and the step order every task follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium
+import mujoco
+import numpy as np
+import torch
+from torch import Tensor
+
+from isaacgymenvs_ddiffpg.sim import SimBackend, make_backend
+
+
+@dataclass
+class SimConfig:
+    """Physics settings shared by every task.
+
+    Attributes:
+        backend: "mujoco" (CPU, `mujoco.batch`) or "warp" (MuJoCo Warp).
+        device: where the physics runs ("cpu" or "cuda:0").
+        num_threads: CPU worker threads for `mujoco.batch`; 0 uses every core.
+    """
+
+    backend: str = "mujoco"
+    device: str = "cpu"
+    num_threads: int = 0
+
+
+@dataclass
+class TaskEnvConfig:
+    """Settings every task has; each task extends it with its own fields.
+
+    Attributes:
+        num_envs: number of parallel environments.
+        episode_length: steps before truncation.
+        frame_skip: physics substeps per environment step.
+    """
+
+    num_envs: int = 64
+    episode_length: int = 500
+    frame_skip: int = 5
+
+
+StepResult = tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]
+
+
+class VecTask:
+    """Base of every batched task (the IsaacGymEnvs `VecTask` contract on MuJoCo).
+
+    All buffers live on `device` (the rl device) and are reused every step:
+    `obs_buf (N, obs_dim)` float32, `rew_buf (N,)` float32, `reset_buf (N,)` bool (episode ended this
+    step), `terminated_buf (N,)` bool, `timeout_buf (N,)` bool, `success_buf (N,)` long (goal id,
+    0 = none), `progress_buf (N,)` long. Actions are (N, act_dim) in [-1, 1]; each task scales them.
+
+    Step order, for every task:
+        1. clamp actions to [-1, 1]; `pre_physics_step(actions)` scales them and writes controls;
+        2. physics: `frame_skip` substeps of the backend;
+        3. `progress_buf += 1`, episode return accumulates below;
+        4. `compute_observations()` fills `obs_buf` from the new state;
+        5. `compute_reward()` fills `rew_buf`, `success_buf` and `terminated_buf` (a goal was reached);
+        6. truncation: `timeout_buf = (progress_buf >= episode_length) & ~terminated_buf`;
+        7. `extras`: `final_obs` (the observation before any reset, every row), `time_outs`,
+           `success`, `terminated`, and `episode_return` / `episode_length` (valid where done);
+        8. same-step reset: `reset_idx` on the finished envs, whose `obs_buf` rows become the first
+           observation of their next episode.
+
+    Subclasses set `obs_dim`, `act_dim`, `mode_feature_dim` (the leading observation dims used as
+    mode features: maze xy, end-effector xyz) and implement `build_model`, `pre_physics_step`,
+    `compute_observations`, `compute_reward` and `reset_state`.
+    """
+
+    Config: ClassVar[type[TaskEnvConfig]] = TaskEnvConfig
+    obs_dim: int
+    act_dim: int
+    mode_feature_dim: int
+    num_goals: int = 1
+
+    def __init__(
+        self,
+        cfg: TaskEnvConfig,
+        sim_cfg: SimConfig | None = None,
+        rl_device: str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        self.cfg = cfg
+        self.sim_cfg = sim_cfg or SimConfig()
+        self.device = torch.device(rl_device)
+        self.num_envs = cfg.num_envs
+        self.max_episode_length = cfg.episode_length
+        self.frame_skip = cfg.frame_skip
+        self.generator = torch.Generator(device=self.device)
+        self.seed(seed)
+
+        self.model = self.build_model()
+        self.sim: SimBackend = make_backend(
+            self.sim_cfg.backend,
+            self.model,
+            self.num_envs,
+            self.sim_cfg.device,
+            self.sim_cfg.num_threads,
+        )
+        self.dt = self.model.opt.timestep * self.frame_skip
+
+        n, dev = self.num_envs, self.device
+        self.obs_buf = torch.zeros(n, self.obs_dim, device=dev)
+        self.rew_buf = torch.zeros(n, device=dev)
+        self.reset_buf = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.terminated_buf = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.timeout_buf = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.success_buf = torch.zeros(n, dtype=torch.long, device=dev)
+        self.progress_buf = torch.zeros(n, dtype=torch.long, device=dev)
+        self.return_buf = torch.zeros(n, device=dev)
+        self.extras: dict[str, Any] = {}
+
+        self.observation_space = gymnasium.spaces.Box(
+            -np.inf, np.inf, (self.obs_dim,), dtype=np.float32
+        )
+        self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (self.act_dim,), dtype=np.float32)
+        self.reset()
+
+    # ----------------------------------------------------------------- subclass hooks
+    def build_model(self) -> mujoco.MjModel:
+        """Compile this task's scene."""
+        raise NotImplementedError
+
+    def pre_physics_step(self, actions: Tensor) -> None:
+        """Scale `actions` (N, act_dim) in [-1, 1] and write them to `self.sim.ctrl`."""
+        raise NotImplementedError
+
+    def compute_observations(self) -> None:
+        """Fill `obs_buf` (N, obs_dim) from the simulation state."""
+        raise NotImplementedError
+
+    def compute_reward(self) -> None:
+        """Fill `rew_buf` (N,), `success_buf` (N,) and `terminated_buf` (N,) from `obs_buf`."""
+        raise NotImplementedError
+
+    def reset_state(self, env_mask: Tensor) -> None:
+        """Put the simulations in `env_mask` (N,) bool into a fresh initial state."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- public API
+    def seed(self, seed: int) -> None:
+        """Re-seed the task's own random stream (initial-state noise)."""
+        self.generator.manual_seed(seed)
+
+    def mode_features(self, obs: Tensor) -> Tensor:
+        """Mode features of observations: (..., obs_dim) -> (..., mode_feature_dim)."""
+        return obs[..., : self.mode_feature_dim]
+
+    def reset_idx(self, env_ids: Tensor) -> None:
+        """Start new episodes in the envs `env_ids` (long indices or an (N,) bool mask)."""
+        if env_ids.dtype != torch.bool:
+            mask = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+            mask[env_ids.to(self.device)] = True
+            env_ids = mask
+        env_ids = env_ids.to(self.device)
+        self.reset_state(env_ids)
+        self.progress_buf.masked_fill_(env_ids, 0)
+        self.return_buf.masked_fill_(env_ids, 0.0)
+
+    def reset(self) -> Tensor:
+        """Reset every env; returns the observations (N, obs_dim)."""
+        self.reset_idx(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        self.compute_observations()
+        return self.obs_buf
+
+    def step(self, actions: Tensor) -> StepResult:
+        """Advance every env by one step (order in the class docstring).
+
+        Args:
+            actions: (N, act_dim) in [-1, 1].
+
+        Returns:
+            obs (N, obs_dim), reward (N,), terminated (N,) bool, truncated (N,) bool, extras.
+        """
+        actions = actions.to(self.device).clamp(-1.0, 1.0)
+        self.pre_physics_step(actions)
+        self.sim.step(self.frame_skip)
+        self.progress_buf += 1
+        self.compute_observations()
+        self.compute_reward()
+        self.return_buf += self.rew_buf
+        torch.logical_and(
+            self.progress_buf >= self.max_episode_length,
+            ~self.terminated_buf,
+            out=self.timeout_buf,
+        )
+        torch.logical_or(self.terminated_buf, self.timeout_buf, out=self.reset_buf)
+        self.extras = {
+            "final_obs": self.obs_buf.clone(),
+            "time_outs": self.timeout_buf.clone(),
+            "terminated": self.terminated_buf.clone(),
+            "success": self.success_buf.clone(),
+            "episode_return": self.return_buf.clone(),
+            "episode_length": self.progress_buf.clone(),
+        }
+        self.reset_idx(self.reset_buf)
+        self.compute_observations()
+        return (
+            self.obs_buf,
+            self.rew_buf,
+            self.extras["terminated"],
+            self.extras["time_outs"],
+            self.extras,
+        )
+
+    def render(
+        self, env_id: int = 0, width: int = 320, height: int = 240, camera: str | int = -1
+    ) -> np.ndarray:
+        """RGB frame (height, width, 3) uint8 of env `env_id`."""
+        return self.sim.render(env_id, width, height, camera)
+
+    def close(self) -> None:
+        """Release the simulation."""
+        self.sim = None  # type: ignore[assignment]
