@@ -1,0 +1,60 @@
+"""Typed schema of the top-level hydra config (cfg/config.yaml); unknown keys and wrong types fail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class RootConfig:
+    """Top-level keys (IsaacGymEnvs names). `task` and `train` come from cfg/task and cfg/train.
+
+    Attributes:
+        task: the task config group (cfg/task/<Name>.yaml).
+        train: the algorithm config group (cfg/train/<Name>.yaml, rl-games format).
+        task_name: the task's name (read-only mirror of task.name).
+        experiment: run name; the run folder is runs/<experiment>.
+        num_envs: overrides task.env.num_envs when set.
+        seed: global seed (-1: random).
+        torch_deterministic: ask torch for deterministic kernels.
+        max_iterations: overrides the algorithm's iteration budget when set.
+        sim: physics backend, "mujoco" (CPU, embedded default) or "warp".
+        sim_device: where the physics runs.
+        rl_device: where observations, replay and networks live.
+        num_threads: CPU physics threads (0: all cores).
+        headless: no viewer.
+        test: play a checkpoint instead of training.
+        checkpoint: a .pth to play (test=True) or to resume training from.
+        mode: which mode to play: an id k (0: the sampler chooses) or "all".
+        capture_video: record mp4 videos.
+        capture_video_freq: iterations between recorded episodes while training.
+        multi_gpu: set under torchrun.
+    """
+
+    task: Any = None
+    train: Any = None
+    task_name: str = "${task.name}"
+    experiment: str = "${task.name}_${train.name}_${now:%Y-%m-%d_%H-%M-%S}"
+    num_envs: int | None = None
+    seed: int = 42
+    torch_deterministic: bool = False
+    max_iterations: int | None = None
+    sim: str = "mujoco"
+    sim_device: str = "cpu"
+    rl_device: str = "cpu"
+    num_threads: int = 0
+    headless: bool = True
+    test: bool = False
+    checkpoint: str = ""
+    mode: str = "0"
+    capture_video: bool = False
+    capture_video_freq: int = 500
+    multi_gpu: bool = False
+
+
+def register_configs() -> None:
+    """Register the schema under the name `base_config` (used by cfg/config.yaml's defaults)."""
+    ConfigStore.instance().store(name="base_config", node=RootConfig)

@@ -1,0 +1,1 @@
+"""Learning: the DDiffPG agent and its parts, and the rl-games glue."""

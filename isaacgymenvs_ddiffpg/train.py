@@ -1,0 +1,105 @@
+"""Hydra entry point: compose the config, build the task, register with rl-games, train or play."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from isaacgymenvs_ddiffpg.config import register_configs
+from isaacgymenvs_ddiffpg.tasks import SimConfig, make_task
+from isaacgymenvs_ddiffpg.utils.errors import CheckpointError, ConfigError
+from isaacgymenvs_ddiffpg.utils.seeding import set_seed
+
+register_configs()
+
+
+def resolve_checkpoint(path: str, required: bool) -> str:
+    """Absolute path of an existing checkpoint file, or "" when none is given."""
+    if not path:
+        if required:
+            raise CheckpointError(
+                "test=True plays a trained policy and needs checkpoint=<path to a .pth>, e.g. "
+                "checkpoint=runs/<experiment>/nn/last.pth."
+            )
+        return ""
+    resolved = Path(hydra.utils.to_absolute_path(path))
+    if not resolved.is_file():
+        raise CheckpointError(
+            f"Checkpoint {path!r} does not exist (looked for {resolved}). Pass the path of a .pth "
+            f"written by a run, e.g. checkpoint=runs/<experiment>/nn/last.pth."
+        )
+    return str(resolved)
+
+
+def guard_run_dir(run_dir: Path, checkpoint: str, test: bool) -> None:
+    """Refuse to train into a folder that already holds checkpoints of another run."""
+    if test or not (run_dir / "nn").is_dir():
+        return
+    existing = sorted(p.name for p in (run_dir / "nn").glob("*.pth"))
+    if existing and not (checkpoint and Path(checkpoint).parent == run_dir / "nn"):
+        raise ConfigError(
+            f"The run folder {run_dir} already holds checkpoints ({', '.join(existing[:3])}); "
+            f"training there would overwrite them. Choose another experiment=<name>, or resume "
+            f"that run with checkpoint={run_dir / 'nn' / existing[-1]}."
+        )
+
+
+def rlgames_params(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """The rl-games `params` dict of the train config, with run paths and overrides filled in."""
+    train = OmegaConf.to_container(cfg.train, resolve=True)
+    assert isinstance(train, dict)
+    config = train["params"]["config"]
+    config["train_dir"] = str(run_dir.parent)
+    config["full_experiment_name"] = run_dir.name
+    config["num_actors"] = cfg.task.env.num_envs
+    if cfg.max_iterations is not None:
+        config["max_epochs"] = cfg.max_iterations
+    return train
+
+
+def run(cfg: DictConfig) -> None:
+    """Train or play as `cfg` says (see README for the command-line contract)."""
+    from isaacgymenvs_ddiffpg.learning.rlgames_glue import Runner, SuccessObserver, register_rlgames
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
+    if cfg.num_envs is not None:
+        cfg.task.env.num_envs = cfg.num_envs
+    checkpoint = resolve_checkpoint(cfg.checkpoint, required=cfg.test)
+    guard_run_dir(run_dir, checkpoint, cfg.test)
+
+    seed = set_seed(cfg.seed, cfg.torch_deterministic)
+    task = make_task(
+        cfg.task.name,
+        env=cfg.task.env,
+        seed=seed,
+        rl_device=cfg.rl_device,
+        sim=SimConfig(cfg.sim, cfg.sim_device, cfg.num_threads),
+    )
+    params = rlgames_params(cfg, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+
+    runner = Runner(SuccessObserver())
+    register_rlgames(runner, lambda **_: task)
+    set_seed(seed, cfg.torch_deterministic)  # the Runner re-enables cudnn benchmark and TF32
+    runner.load(params)
+    runner.reset()
+    runner.run({"train": not cfg.test, "play": cfg.test, "checkpoint": checkpoint, "sigma": None})
+
+
+@hydra.main(version_base="1.3", config_path="cfg", config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Entry point of `python train.py ...`."""
+    try:
+        run(cfg)
+    except (ConfigError, CheckpointError) as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Shared utilities: errors, seeding, logging helpers."""
