@@ -1,0 +1,61 @@
+"""`python train.py ...` as a user runs it: rl-games SAC trains, checkpoints, plays; bad input fails."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def train(cwd: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_sac_trains_checkpoints_and_plays(tmp_path: Path) -> None:
+    args = ("task=PointMazeV1", "train=RLGamesSAC", "num_envs=16", "max_iterations=15")
+    done = train(tmp_path, *args, "experiment=sac")
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = tmp_path / "runs" / "sac"
+    assert (run / "nn" / "last.pth").is_file()
+    config = (run / "config.yaml").read_text()
+    assert "name: PointMazeV1" in config and "num_envs: 16" in config
+    events = EventAccumulator(str(run / "summaries")).Reload()
+    assert "performance/step_fps" in events.Tags()["scalars"]
+
+    played = train(
+        tmp_path, *args, "test=True", "checkpoint=runs/sac/nn/last.pth", "experiment=sac_play"
+    )
+    assert played.returncode == 0, played.stderr[-2000:]
+    assert "av reward" in played.stdout
+
+    again = train(tmp_path, *args, "experiment=sac")
+    assert again.returncode != 0
+    assert "already holds checkpoints" in again.stderr
+    assert (run / "nn" / "last.pth").is_file()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task=AntMazeV9", "Available options in 'task'"),
+        ("num_envs=many", "could not be converted to Integer"),
+        ("num_env=4", "Key 'num_env' not in 'RootConfig'"),
+        ("task.env.layout=111/1R", "rows have different lengths"),
+        ("checkpoint=nowhere.pth", "does not exist"),
+        ("test=True", "needs checkpoint="),
+    ],
+)
+def test_bad_input_fails_with_a_clear_message(tmp_path: Path, override: str, message: str) -> None:
+    done = train(tmp_path, "task=PointMazeV1", override, timeout=120)
+    assert done.returncode != 0
+    assert message in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
