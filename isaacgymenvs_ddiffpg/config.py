@@ -1,4 +1,4 @@
-"""Typed schema of the top-level hydra config (cfg/config.yaml); unknown keys and wrong types fail."""
+"""Typed schema of the top-level hydra config: unknown keys and wrong types fail at load."""
 
 from __future__ import annotations
 

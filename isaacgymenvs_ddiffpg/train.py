@@ -51,8 +51,7 @@ def guard_run_dir(run_dir: Path, checkpoint: str, test: bool) -> None:
 
 def rlgames_params(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """The rl-games `params` dict of the train config, with run paths and overrides filled in."""
-    train = OmegaConf.to_container(cfg.train, resolve=True)
-    assert isinstance(train, dict)
+    train: dict[str, Any] = OmegaConf.to_container(cfg.train, resolve=True)  # type: ignore[assignment]
     config = train["params"]["config"]
     config["train_dir"] = str(run_dir.parent)
     config["full_experiment_name"] = run_dir.name

@@ -1,4 +1,4 @@
-"""`python train.py ...` as a user runs it: rl-games SAC trains, checkpoints, plays; bad input fails."""
+"""`python train.py ...` as a user runs it: SAC trains, checkpoints and plays; bad input fails."""
 
 import subprocess
 import sys

@@ -60,8 +60,8 @@ class MazeLayout:
 def _fail(layout: str, problem: str) -> ConfigError:
     return ConfigError(
         f"Malformed maze layout {layout!r}: {problem}. A layout is rows of equal length separated "
-        f"by '/', using '1' (wall), '0' (free), exactly one 'R' (start) and at least one 'G' (goal); "
-        f"fix task.env.layout."
+        f"by '/', using '1' (wall), '0' (free), exactly one 'R' (start) and at least one 'G' "
+        f"(goal); fix task.env.layout."
     )
 
 

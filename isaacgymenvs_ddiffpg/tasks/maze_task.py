@@ -92,9 +92,11 @@ class MazeTask(VecTask):
     def reset_state(self, env_mask: Tensor) -> None:
         self.sim.reset(env_mask)
         if self.cfg.start_noise > 0:
-            noise = torch.rand(
-                (self.num_envs, 2), generator=self.generator, device=self.device
-            ).mul_(2 * self.cfg.start_noise).sub_(self.cfg.start_noise)
+            noise = (
+                torch.rand((self.num_envs, 2), generator=self.generator, device=self.device)
+                .mul_(2 * self.cfg.start_noise)
+                .sub_(self.cfg.start_noise)
+            )
             qpos_xy = self.sim.qpos[:, :2]
             mask = env_mask.to(qpos_xy.device)[:, None]
             qpos_xy.copy_(torch.where(mask, noise.to(qpos_xy), qpos_xy))

@@ -36,8 +36,11 @@ def test_cell_formula_row_grows_with_y() -> None:
 
 @pytest.mark.parametrize(
     ("name", "walls"),
-    [("AntMazeV3_1", [(-8, 4), (-4, 12)]), ("AntMazeV3_2", [(8, -8), (-12, 4)]),
-     ("AntMazeV3_3", [(8, 0), (-4, 4)])],
+    [
+        ("AntMazeV3_1", [(-8, 4), (-4, 12)]),
+        ("AntMazeV3_2", [(8, -8), (-12, 4)]),
+        ("AntMazeV3_3", [(8, 0), (-4, 4)]),
+    ],
 )
 def test_replanning_blocks(name: str, walls: list[tuple[int, int]]) -> None:
     env = load_task_config(name).env

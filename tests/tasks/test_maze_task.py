@@ -66,8 +66,9 @@ def test_same_seed_same_rollout_any_thread_count(name: str) -> None:
 
 def test_walls_block_the_point() -> None:
     # PointMazeV1: the wall cell centred at (-4, 0) lies between start and goal
-    task = make_task("PointMazeV1", num_envs=1, env={**load_task_config("PointMazeV1").env,
-                                                     "start_noise": 0.0})
+    task = make_task(
+        "PointMazeV1", num_envs=1, env={**load_task_config("PointMazeV1").env, "start_noise": 0.0}
+    )
     for _ in range(60):
         obs = task.step(torch.tensor([[-1.0, 0.0]]))[0]
     assert -2.0 < obs[0, 0] < -1.3  # stopped by the wall face at x = -2 (ball radius 0.5)

@@ -1,4 +1,4 @@
-"""The batched task base: persistent buffers, same-step reset and the step order every task follows."""
+"""The batched task base: persistent buffers, same-step reset, and the step order of every task."""
 
 from __future__ import annotations
 
@@ -51,16 +51,17 @@ class VecTask:
     """Base of every batched task (the IsaacGymEnvs `VecTask` contract on MuJoCo).
 
     All buffers live on `device` (the rl device) and are reused every step:
-    `obs_buf (N, obs_dim)` float32, `rew_buf (N,)` float32, `reset_buf (N,)` bool (episode ended this
-    step), `terminated_buf (N,)` bool, `timeout_buf (N,)` bool, `success_buf (N,)` long (goal id,
-    0 = none), `progress_buf (N,)` long. Actions are (N, act_dim) in [-1, 1]; each task scales them.
+    `obs_buf (N, obs_dim)` float32, `rew_buf (N,)` float32, `reset_buf (N,)` bool (episode ended
+    this step), `terminated_buf (N,)` bool, `timeout_buf (N,)` bool, `success_buf (N,)` long
+    (goal id, 0 = none), `progress_buf (N,)` long. Actions are (N, act_dim) in [-1, 1]; each task
+    scales them.
 
     Step order, for every task:
         1. clamp actions to [-1, 1]; `pre_physics_step(actions)` scales them and writes controls;
         2. physics: `frame_skip` substeps of the backend;
         3. `progress_buf += 1`, episode return accumulates below;
         4. `compute_observations()` fills `obs_buf` from the new state;
-        5. `compute_reward()` fills `rew_buf`, `success_buf` and `terminated_buf` (a goal was reached);
+        5. `compute_reward()` fills `rew_buf`, `success_buf` and `terminated_buf` (goal reached);
         6. truncation: `timeout_buf = (progress_buf >= episode_length) & ~terminated_buf`;
         7. `extras`: `final_obs` (the observation before any reset, every row), `time_outs`,
            `success`, `terminated`, and `episode_return` / `episode_length` (valid where done);
