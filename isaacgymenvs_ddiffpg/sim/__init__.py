@@ -36,6 +36,14 @@ class SimBackend(Protocol):
         """Recompute derived quantities (positions, contacts) from the current state."""
         ...
 
+    def get_state(self) -> Tensor:
+        """A copy of the full physics state of every simulation, (num_envs, state_dim)."""
+        ...
+
+    def set_state(self, state: Tensor) -> None:
+        """Restore a state from `get_state`."""
+        ...
+
     def body_xpos(self, name: str) -> Tensor:
         """Live (num_envs, 3) world positions of a body."""
         ...

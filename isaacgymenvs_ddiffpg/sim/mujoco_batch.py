@@ -55,6 +55,14 @@ class MujocoBatchBackend:
         if ids is None or ids.size:
             self.batch.forward(ids, stage=mujoco.mjtStage.mjSTAGE_POS)
 
+    def get_state(self) -> Tensor:
+        """A copy of every simulation's full integration state, (num_envs, nstate) float64."""
+        return torch.from_numpy(self.batch.state.copy())
+
+    def set_state(self, state: Tensor) -> None:
+        """Restore states from `get_state`; the next step continues bit-identically."""
+        self.batch.state[...] = state.numpy()
+
     def body_xpos(self, name: str) -> Tensor:
         return _view(self.batch.body(name).xpos)
 

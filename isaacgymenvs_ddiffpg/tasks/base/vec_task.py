@@ -209,6 +209,29 @@ class VecTask:
             self.extras,
         )
 
+    def get_env_state(self) -> dict[str, Tensor]:
+        """Everything needed to continue this task bit-identically (for checkpoints)."""
+        return {
+            "sim": self.sim.get_state(),
+            "obs": self.obs_buf.clone(),
+            "progress": self.progress_buf.clone(),
+            "episode_return": self.return_buf.clone(),
+            "generator": self.generator.get_state(),
+        }
+
+    def set_env_state(self, state: dict[str, Tensor]) -> None:
+        """Restore a state from `get_env_state` (same task, same num_envs)."""
+        if state["obs"].shape != self.obs_buf.shape:
+            raise ValueError(
+                f"saved task state has {tuple(state['obs'].shape)} observations, this task has "
+                f"{tuple(self.obs_buf.shape)}: resume with the same task and num_envs."
+            )
+        self.sim.set_state(state["sim"])
+        self.obs_buf.copy_(state["obs"])
+        self.progress_buf.copy_(state["progress"])
+        self.return_buf.copy_(state["episode_return"])
+        self.generator.set_state(state["generator"])
+
     def render(
         self, env_id: int = 0, width: int = 320, height: int = 240, camera: str | int = -1
     ) -> np.ndarray:
