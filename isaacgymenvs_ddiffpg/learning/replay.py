@@ -1,0 +1,297 @@
+"""Trajectory-aware replay buffer stored per environment on the training device."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+class TrajectoryReplay:
+    """Whole-trajectory replay laid out per env so that `add` needs no host round-trip.
+
+    Storage is indexed ``(env, slot, step)``. Each env writes its running episode into its current
+    slot; when the episode ends the slot is closed (length, success goal id, trajectory id are
+    kept) and the env moves on to its next slot in a ring, overwriting its oldest trajectory.
+    Trajectory ``id = env + num_envs * episode_index_of_env``, so ``env = id % num_envs`` and
+    ``slot = (id // num_envs) % slots_per_env`` locate a trajectory without a search.
+
+    Observations are kept as a ``(max_episode_length + 1)``-long sequence per slot: the
+    next observation of step ``t`` is ``obs[t + 1]``, and the last one is the env's final
+    observation (never the reset observation). Every transition carries ``num_target_slots``
+    target actions (slot ``g`` belongs to the critic of group ``g``), initialised to the
+    executed action.
+
+    Attributes:
+        group_of: ``(num_envs, slots_per_env)`` long, the multimodal-batch group of each stored
+            trajectory: 0 = exploration only / unassigned, ``k`` = mode group ``k``. Set by mode
+            discovery through `set_groups`; reset to 0 when a slot is reused.
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        memory_size: int,
+        max_episode_length: int,
+        obs_dim: int,
+        act_dim: int,
+        num_target_slots: int,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        """Allocates the buffer.
+
+        Args:
+            num_envs: number of parallel envs ``N`` writing into the buffer.
+            memory_size: capacity in trajectories (``num_envs * slots_per_env`` is kept, with
+                ``slots_per_env = max(2, ceil(memory_size / num_envs))``).
+            max_episode_length: ``T``, the most transitions one slot holds; a longer episode
+                is closed at ``T`` and continues as a new trajectory.
+            obs_dim: observation size.
+            act_dim: action size.
+            num_target_slots: ``G_max``, target-action slots per transition (max modes + 1).
+            device: storage device.
+            dtype: float dtype of observations, actions, rewards and target actions.
+        """
+        self.num_envs = num_envs
+        self.slots_per_env = max(2, math.ceil(memory_size / num_envs))
+        self.capacity = num_envs * self.slots_per_env
+        self.max_episode_length = max_episode_length
+        self.num_target_slots = num_target_slots
+        self.device = torch.device(device)
+        n, s, t = num_envs, self.slots_per_env, max_episode_length
+        dev = self.device
+        self.obs = torch.zeros(n, s, t + 1, obs_dim, dtype=dtype, device=dev)
+        self.action = torch.zeros(n, s, t, act_dim, dtype=dtype, device=dev)
+        self.reward = torch.zeros(n, s, t, dtype=dtype, device=dev)
+        self.terminated = torch.zeros(n, s, t, dtype=torch.bool, device=dev)
+        self.target_action = torch.zeros(
+            num_target_slots, n, s, t, act_dim, dtype=dtype, device=dev
+        )
+        self.length = torch.zeros(n, s, dtype=torch.long, device=dev)
+        self.success = torch.zeros(n, s, dtype=torch.long, device=dev)
+        self.closed = torch.zeros(n, s, dtype=torch.bool, device=dev)
+        self.valid = torch.ones(n, s, dtype=torch.bool, device=dev)
+        self.group_of = torch.zeros(n, s, dtype=torch.long, device=dev)
+        self.traj_id = torch.full((n, s), -1, dtype=torch.long, device=dev)
+        self.episode_count = torch.zeros(n, dtype=torch.long, device=dev)
+        self._env = torch.arange(n, device=dev)
+        self.traj_id[:, 0] = self._env
+
+    def _tensors(self) -> dict[str, Tensor]:
+        names = ("obs", "action", "reward", "terminated", "target_action", "length", "success")
+        names += ("closed", "valid", "group_of", "traj_id", "episode_count")
+        return {name: getattr(self, name) for name in names}
+
+    @torch.no_grad()
+    def add(
+        self,
+        obs: Tensor,
+        action: Tensor,
+        reward: Tensor,
+        next_obs: Tensor,
+        terminated: Tensor,
+        done: Tensor,
+        success: Tensor,
+    ) -> None:
+        """Appends one vector step to every env's running trajectory (tensor ops only).
+
+        Args:
+            obs: ``(N, obs_dim)`` observations the actions were taken in.
+            action: ``(N, act_dim)`` executed actions.
+            reward: ``(N,)`` extrinsic rewards.
+            next_obs: ``(N, obs_dim)`` true next observations: for envs whose episode ended
+                this must be the env's ``final_obs``, not the observation after the reset.
+            terminated: ``(N,)`` bool, goal reached (timeouts are not terminal).
+            done: ``(N,)`` bool, the episode ended (terminated or timed out).
+            success: ``(N,)`` long goal id reached (0 = failure); read where ``done``.
+        """
+        env, slot = self._env, self.episode_count % self.slots_per_env
+        step = self.length[env, slot]
+        self.obs[env, slot, step] = obs.to(self.obs.dtype)
+        self.obs[env, slot, step + 1] = next_obs.to(self.obs.dtype)
+        self.action[env, slot, step] = action.to(self.action.dtype)
+        self.target_action[:, env, slot, step] = action.to(self.action.dtype)
+        self.reward[env, slot, step] = reward.to(self.reward.dtype)
+        self.terminated[env, slot, step] = terminated.bool()
+        self.length[env, slot] = step + 1
+        done = done.bool()
+        # A slot that is full closes too; the episode continues as a new trajectory.
+        close = done | (step + 1 >= self.max_episode_length)
+        self.closed[env, slot] = close
+        self.success[env, slot] = torch.where(done, success.long(), 0)
+        self.episode_count += close.long()
+        new_slot = self.episode_count % self.slots_per_env
+        new_id = env + self.num_envs * self.episode_count
+
+        def reopen(store: Tensor, value: Tensor | int) -> None:
+            store[env, new_slot] = torch.where(close, value, store[env, new_slot])
+
+        reopen(self.length, 0)
+        reopen(self.closed, False)
+        reopen(self.valid, True)
+        reopen(self.success, 0)
+        reopen(self.group_of, 0)
+        reopen(self.traj_id, new_id)
+
+    @torch.no_grad()
+    def sample(
+        self, batch_per_group: int, num_groups: int, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """Samples a multimodal batch, ``B = batch_per_group`` transitions for each group.
+
+        Group 0 draws uniformly over all stored transitions, including those of the running
+        (unfinished) episodes. Group ``k >= 1`` draws uniformly over the transitions of the
+        trajectories labelled ``k`` (a trajectory with probability proportional to its length,
+        then a step). A group without data uses group 0's distribution. Needs at least one
+        `add` before the first call.
+
+        Args:
+            batch_per_group: ``B``.
+            num_groups: ``G`` (exploration + modes), at most ``num_target_slots``.
+            generator: random generator on the buffer's device.
+
+        Returns:
+            ``obs`` (G, B, obs_dim), ``action`` (G, B, act_dim), ``reward`` (G, B),
+            ``next_obs`` (G, B, obs_dim), ``terminated`` (G, B) bool, ``target_action``
+            (G, B, act_dim) (group ``g``'s slot ``g``), ``indices`` (G, B) flat transition
+            indices for `write_target_actions`.
+        """
+        groups = torch.arange(num_groups, device=self.device)
+        weight = (self.length * self.valid).flatten()
+        member = self.group_of.flatten()[None, :] == groups[:, None]
+        member[0] = True
+        per_group = weight[None, :] * member
+        per_group = torch.where(per_group.sum(1, keepdim=True) > 0, per_group, weight[None, :])
+        # Inverse-CDF draw of one transition index u per sample: a trajectory is hit with
+        # probability proportional to its length, and u's offset inside it is the step.
+        cdf = per_group.cumsum(1)
+        total = cdf[:, -1:]
+        shape = (num_groups, batch_per_group)
+        uniform = torch.rand(shape, device=self.device, dtype=torch.float64, generator=generator)
+        draw = torch.minimum((uniform * total).long(), total - 1)
+        traj = torch.searchsorted(cdf, draw, right=True)
+        step = draw - (cdf.gather(1, traj) - per_group.gather(1, traj))
+        indices = traj * self.max_episode_length + step
+        obs_index = traj * (self.max_episode_length + 1) + step
+        obs = self.obs.flatten(0, 2)
+        target = self.target_action.flatten(1, 3)
+        return {
+            "obs": obs[obs_index],
+            "action": self.action.flatten(0, 2)[indices],
+            "reward": self.reward.flatten()[indices],
+            "next_obs": obs[obs_index + 1],
+            "terminated": self.terminated.flatten()[indices],
+            "target_action": target[groups[:, None], indices],
+            "indices": indices,
+        }
+
+    @torch.no_grad()
+    def write_target_actions(self, indices: Tensor, new: Tensor) -> None:
+        """Writes improved target actions back; group ``g`` writes its slot ``g``.
+
+        Args:
+            indices: ``(G, B)`` flat transition indices from `sample`.
+            new: ``(G, B, act_dim)`` target actions.
+        """
+        groups = torch.arange(indices.shape[0], device=self.device)
+        self.target_action.flatten(1, 3)[groups[:, None], indices] = new.to(
+            self.target_action.dtype
+        )
+
+    @torch.no_grad()
+    def remap_slots(self, source: Tensor) -> None:
+        """Permutes/copies target-action slots after a mode re-mapping.
+
+        Args:
+            source: ``(G_new,)`` long, new slot ``j`` takes old slot ``source[j]``.
+        """
+        source = source.to(self.device, torch.long)
+        self.target_action[: source.numel()] = self.target_action[source]
+
+    def _locate(self, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        ids = ids.to(self.device, torch.long)
+        env = ids % self.num_envs
+        slot = (ids // self.num_envs) % self.slots_per_env
+        present = (ids >= 0) & (self.traj_id[env, slot] == ids)
+        return env, slot, present
+
+    @torch.no_grad()
+    def completed(
+        self, feature_dim: int, device: str | torch.device | None = None
+    ) -> dict[str, Tensor]:
+        """Returns the completed, non-evicted trajectories, sorted by id (host sync).
+
+        Args:
+            feature_dim: ``F``, the leading observation dims used as path features.
+            device: where to put the results (the buffer's device by default).
+
+        Returns:
+            ``ids`` (M,), ``success`` (M,) goal ids (0 = failure), ``lengths`` (M,) transitions,
+            ``groups`` (M,) labels, ``paths`` (M, L_max + 1, F) zero-padded state sequences
+            whose first ``lengths + 1`` rows hold ``obs[0..length]`` (final obs included).
+        """
+        keep = self.closed & self.valid & (self.length > 0)
+        ids = self.traj_id[keep]
+        order = torch.argsort(ids)
+        env, slot = (index[order] for index in torch.nonzero(keep, as_tuple=True))
+        lengths = self.length[env, slot]
+        horizon = int(lengths.max().item()) + 1 if lengths.numel() else 1
+        paths = self.obs[env, slot, :horizon, :feature_dim].clone()
+        steps = torch.arange(horizon, device=self.device)
+        paths[steps[None, :] > lengths[:, None]] = 0
+        out = {
+            "ids": ids[order],
+            "success": self.success[env, slot],
+            "lengths": lengths,
+            "groups": self.group_of[env, slot],
+            "paths": paths,
+        }
+        return {key: value.to(device or self.device) for key, value in out.items()}
+
+    @torch.no_grad()
+    def set_groups(self, ids: Tensor, groups: Tensor, clear_others: bool = True) -> None:
+        """Labels trajectories with their multimodal-batch group.
+
+        Args:
+            ids: ``(M,)`` trajectory ids; ids no longer stored are ignored.
+            groups: ``(M,)`` long labels (0 = exploration only).
+            clear_others: reset every other trajectory's label to 0 first.
+        """
+        if clear_others:
+            self.group_of.zero_()
+        env, slot, present = self._locate(ids)
+        groups = groups.to(self.device, torch.long)
+        self.group_of[env, slot] = torch.where(present, groups, self.group_of[env, slot])
+
+    @torch.no_grad()
+    def evict(self, ids: Tensor) -> None:
+        """Marks trajectories invalid so they are never sampled or returned again.
+
+        Args:
+            ids: ``(M,)`` trajectory ids; ids no longer stored are ignored.
+        """
+        env, slot, present = self._locate(ids)
+        self.valid[env, slot] = self.valid[env, slot] & ~present
+
+    def num_transitions(self) -> Tensor:
+        """Returns a 0-d long tensor, the number of sampleable transitions."""
+        return (self.length * self.valid).sum()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Returns the buffer's tensors (shared, not copied) for a checkpoint."""
+        return dict(self._tensors())
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restores a checkpoint made by `state_dict` with the same sizes.
+
+        Args:
+            state: tensors by name, shaped as this buffer's.
+        """
+        for name, tensor in self._tensors().items():
+            if state[name].shape != tensor.shape:
+                raise ValueError(
+                    f"{name}: shape {tuple(state[name].shape)} != {tuple(tensor.shape)}"
+                )
+            tensor.copy_(state[name])

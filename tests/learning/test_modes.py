@@ -1,0 +1,171 @@
+"""Tests of failure assignment, overlap matching, stable mode ids, embeddings and caps."""
+
+import numpy as np
+import torch
+
+from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
+from isaacgymenvs_ddiffpg.learning.modes import (
+    ModeEmbeddings,
+    assign_failures,
+    cap_clusters,
+    discover_modes,
+    match_modes,
+)
+
+
+def maze_path(side: float, num_points: int, rng: np.random.Generator, stop: float = 16.0):
+    """AntMaze-v1-like xy path from (0, 0) towards (-8, 0) above (+1) or below (-1) the wall."""
+    corners = np.array([[0.0, 0.0], [0.0, 4.0 * side], [-8.0, 4.0 * side], [-8.0, 0.0]])
+    arc = np.linspace(0.0, stop, num_points)
+    points = np.stack([np.interp(arc, [0, 4, 12, 16], corners[:, k]) for k in range(2)], axis=1)
+    return points + 0.1 * rng.standard_normal(points.shape)
+
+
+def pad(paths: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(p) for p in paths])
+    out = torch.zeros(len(paths), int(lengths.max()), 2, dtype=torch.float64)
+    for k, path in enumerate(paths):
+        out[k, : len(path)] = torch.as_tensor(path)
+    return out, lengths
+
+
+def test_failures_go_to_the_cluster_of_their_route() -> None:
+    rng = np.random.default_rng(0)
+    sides = [1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0]
+    success = pad([maze_path(side, 120, rng) for side in sides])
+    fail_sides = [-1.0, 1.0, -1.0]
+    failures = pad([maze_path(side, 70, rng, stop=9.0) for side in fail_sides])
+    labels = np.array([1, 1, 1, 1, 2, 2, 2, 2])
+    got = assign_failures(*failures, *success, labels, np.random.default_rng(1))
+    assert got.tolist() == [2, 1, 2]
+    none = assign_failures(*failures, *success, np.zeros(0, dtype=np.int64), rng)
+    assert none.tolist() == [0, 0, 0]
+
+
+def test_overlap_matching_keeps_identity_when_most_ids_are_unchanged() -> None:
+    old = {i: 1 if i < 50 else 2 for i in range(100)}
+    # 90 % of ids stay, cluster numbers swap, 10 new ids join
+    new = {i: 2 if i < 50 else 1 for i in range(10, 100)}
+    new.update({i: 2 for i in range(100, 110)})
+    plan = match_modes(old, new, old_mode_ids=[0, 4, 7])
+    assert plan.source == [0, 2, 1]
+    assert plan.fresh_optimizer == [False, False, False]
+    assert plan.fresh_embedding == [False, False, False]
+    assert plan.mode_ids == [0, 7, 4]
+    embeddings = ModeEmbeddings(seed=0)
+    embeddings.apply_plan(match_modes({}, old))
+    before = {mode: embeddings.for_mode(mode) for mode in (1, 2)}
+    embeddings.apply_plan(match_modes(old, new))
+    assert embeddings.mode_ids == [0, 2, 1]
+    assert torch.equal(embeddings.for_mode(1), before[1])
+    assert torch.equal(embeddings.group_embeddings()[1], before[2])
+
+
+def test_split_children_copy_the_parent_critic_and_get_distinct_embeddings() -> None:
+    old = {i: 1 for i in range(60)}
+    new = {i: 1 if i < 40 else 2 for i in range(60)}
+    plan = match_modes(old, new, old_mode_ids=[0, 3])
+    assert plan.source == [0, 1, 1]
+    assert plan.fresh_optimizer == [False, False, True]
+    assert plan.fresh_embedding == [False, False, True]
+    assert plan.mode_ids == [0, 3, 1]
+    embeddings = ModeEmbeddings(seed=0)
+    embeddings.apply_plan(match_modes({}, old, [0]))
+    parent = embeddings.group_embeddings()[1]
+    embeddings.apply_plan(match_modes(old, new))
+    rows = embeddings.group_embeddings()
+    assert torch.equal(rows[1], parent)
+    assert not torch.allclose(rows[2], parent) and not torch.allclose(rows[2], rows[0])
+
+
+def test_larger_overlap_inherits_when_the_larger_child_comes_second() -> None:
+    old = {i: 1 for i in range(60)}
+    new = {i: 2 if i < 40 else 1 for i in range(60)}
+    plan = match_modes(old, new)
+    assert plan.source == [0, 1, 1] and plan.fresh_embedding == [False, True, False]
+    assert plan.mode_ids == [0, 2, 1]
+
+
+def test_cluster_without_overlap_copies_exploration_and_gets_smallest_unused_id() -> None:
+    old = {i: 1 if i < 20 else 2 for i in range(40)}
+    new = {i: 1 for i in range(20, 40)}
+    new.update({i: 2 for i in range(100, 120)})
+    plan = match_modes(old, new, old_mode_ids=[0, 1, 2])  # mode 1 (group 1) disappeared
+    assert plan.source == [0, 2, 0]
+    assert plan.fresh_optimizer == [False, False, True]
+    assert plan.fresh_embedding == [False, False, True]
+    assert plan.mode_ids == [0, 2, 1]
+    plan = match_modes(old, {i: 1 for i in range(100, 120)}, old_mode_ids=[0, 1, 5])
+    assert plan.source == [0, 0] and plan.mode_ids == [0, 1]
+
+
+def test_embeddings_zero_without_use_embedding_and_state_dict_round_trip() -> None:
+    plan = match_modes({}, {1: 1, 2: 2})
+    embeddings = ModeEmbeddings(seed=3)
+    embeddings.apply_plan(plan)
+    assert embeddings.for_mode(None).abs().sum() == 0
+    restored = ModeEmbeddings(seed=99)
+    restored.load_state_dict(embeddings.state_dict())
+    assert torch.equal(restored.group_embeddings(), embeddings.group_embeddings())
+    split = match_modes({1: 1, 2: 2}, {1: 1, 2: 2, 3: 3})
+    embeddings.apply_plan(split)
+    restored.apply_plan(split)
+    assert torch.equal(restored.group_embeddings(), embeddings.group_embeddings())
+    plain = ModeEmbeddings(seed=3, use_embedding=False)
+    plain.apply_plan(plan)
+    rows = plain.group_embeddings()
+    assert rows[1:].abs().sum() == 0 and rows[0].abs().sum() > 0
+
+
+def test_caps_keep_capacity_over_two_k_per_cluster_and_kind() -> None:
+    ids = np.arange(100)
+    labels = np.repeat([1, 2], 50)
+    success = np.tile(np.arange(50) < 30, 2)
+    evict = cap_clusters(ids, labels, success, capacity=80, rng=np.random.default_rng(0))
+    kept = ~np.isin(ids, evict)
+    for label in (1, 2):
+        assert np.sum(kept & (labels == label) & success) == 20
+        assert np.sum(kept & (labels == label) & ~success) == 20
+    none = cap_clusters(ids, np.zeros(100), np.zeros(100, bool), 60, np.random.default_rng(0))
+    assert len(none) == 40
+
+
+def test_discover_modes_labels_both_routes_and_keeps_ids_stable() -> None:
+    rng = np.random.default_rng(4)
+    sides = [1.0, -1.0] * 6
+    paths = [maze_path(side, int(rng.integers(100, 140)), rng) for side in sides]
+    paths += [maze_path(-1.0, 80, rng, stop=9.0), maze_path(1.0, 80, rng, stop=9.0)]
+    padded, lengths = pad(paths)
+    trajectories = {
+        "ids": torch.arange(len(paths)),
+        "success": torch.tensor([1] * 12 + [0, 0]),
+        "lengths": lengths - 1,
+        "paths": padded,
+    }
+    cache = DTWCache()
+    first = discover_modes(trajectories, cache, {}, None, 50.0, 100, np.random.default_rng(0))
+    assert first.plan.mode_ids == [0, 1, 2] and first.plan.source == [0, 0, 0]
+    groups = dict(zip(first.ids.tolist(), first.groups.tolist(), strict=True))
+    assert groups[12] == groups[1] != groups[13] == groups[0]
+    assert len(first.evict_ids) == 0
+    order = torch.tensor([1, 0, *range(2, 14)])
+    swapped = {k: v[order] for k, v in trajectories.items()}
+    second = discover_modes(
+        swapped, cache, first.success_labels, first.plan.mode_ids, 50.0, 8, np.random.default_rng(0)
+    )
+    assert second.plan.source == [0, 2, 1] and second.plan.mode_ids == [0, 2, 1]
+    assert len(second.evict_ids) == 8  # 6 successes per route, cap 8 // 4 = 2
+
+
+def test_discover_modes_without_successes_keeps_only_exploration() -> None:
+    rng = np.random.default_rng(5)
+    padded, lengths = pad([maze_path(1.0, 50, rng, stop=6.0) for _ in range(5)])
+    trajectories = {
+        "ids": torch.arange(5),
+        "success": torch.zeros(5, dtype=torch.long),
+        "lengths": lengths - 1,
+        "paths": padded,
+    }
+    found = discover_modes(trajectories, DTWCache(), {}, None, None, 3, np.random.default_rng(0))
+    assert found.plan.source == [0] and found.plan.mode_ids == [0]
+    assert found.groups.tolist() == [0, 0, 0] and len(found.evict_ids) == 2
