@@ -7,6 +7,8 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+
 
 @dataclass
 class RootConfig:
@@ -56,5 +58,8 @@ class RootConfig:
 
 
 def register_configs() -> None:
-    """Register the schema under the name `base_config` (used by cfg/config.yaml's defaults)."""
-    ConfigStore.instance().store(name="base_config", node=RootConfig)
+    """Register the typed schemas: `base_config` (cfg/config.yaml's defaults) and
+    `ddiffpg_schema` (every key of cfg/train/DDiffPG.yaml's `ddiffpg` section, with its type)."""
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=RootConfig)
+    store.store(name="ddiffpg_schema", node=DDiffPGConfig)

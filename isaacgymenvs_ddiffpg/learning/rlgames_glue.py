@@ -4,22 +4,42 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from rl_games.algos_torch.players import SACPlayer
 from rl_games.algos_torch.sac_agent import SACAgent
 from rl_games.common import env_configurations, vecenv
 from rl_games.common.algo_observer import AlgoObserver
 from rl_games.common.ivecenv import IVecEnv
+from rl_games.interfaces.base_algorithm import BaseAlgorithm
 from rl_games.torch_runner import Runner
 from torch import Tensor
 
+from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.player import Player
+from isaacgymenvs_ddiffpg.learning.trainer import Trainer
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import VecTask
+from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 
 ENV_NAME = "isaacgymenvs_ddiffpg"
 VECENV_TYPE = "ISAACGYMENVS_DDIFFPG"
 
-__all__ = ["ENV_NAME", "RlGamesVecEnv", "Runner", "SuccessObserver", "register_rlgames"]
+__all__ = [
+    "ENV_NAME",
+    "DDiffPGAgent",
+    "DDiffPGPlayer",
+    "RlGamesVecEnv",
+    "Runner",
+    "SuccessObserver",
+    "register_rlgames",
+]
+
+# evaluation-env creators by env name (rl-games' registry holds one creator per name)
+_EVAL_ENV_CREATORS: dict[str, Callable[[int], VecTask]] = {}
 
 
 class RlGamesVecEnv(IVecEnv):
@@ -44,12 +64,24 @@ class RlGamesVecEnv(IVecEnv):
         return 1
 
     def get_env_info(self) -> dict[str, Any]:
+        task = self.task
         return {
-            "observation_space": self.task.observation_space,
-            "action_space": self.task.action_space,
+            "observation_space": task.observation_space,
+            "action_space": task.action_space,
             "agents": 1,
             "value_size": 1,
+            "mode_feature_dim": task.mode_feature_dim,
+            "num_goals": task.num_goals,
+            "max_episode_length": task.max_episode_length,
+            "max_reward": task.max_reward,
+            "coverage_cell": task.coverage_cell,
         }
+
+    def get_env_state(self) -> dict[str, Any]:
+        return self.task.get_env_state()
+
+    def set_env_state(self, env_state: dict[str, Any]) -> None:
+        self.task.set_env_state(env_state)
 
     def has_action_masks(self) -> bool:
         return False
@@ -105,14 +137,109 @@ class BoundedSACAgent(SACAgent):
         return result
 
 
-def register_rlgames(runner: Runner, env_creator: Callable[..., VecTask]) -> None:
+def ddiffpg_config(config: dict[str, Any]) -> DDiffPGConfig:
+    """Typed DDiffPG settings from the train config's `params.config.ddiffpg` section."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(DDiffPGConfig), config.get("ddiffpg", {}))
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    except (OmegaConfBaseException, ValueError) as err:
+        keys = ", ".join(DDiffPGConfig.__dataclass_fields__)
+        raise ConfigError(
+            f"Invalid train.params.config.ddiffpg: {getattr(err, 'msg', err)}. Valid keys (typed "
+            f"in isaacgymenvs_ddiffpg/learning/config.py): {keys}."
+        ) from None
+
+
+class DDiffPGAgent(BaseAlgorithm):
+    """DDiffPG as an rl-games algorithm (`algo.name: ddiffpg`); the work is done by `Trainer`."""
+
+    def __init__(self, base_name: str, params: dict[str, Any]) -> None:
+        config = params["config"]
+        self.config = config
+        env_name = config["env_name"]
+        self.vec_env = vecenv.create_vec_env(
+            env_name, config["num_actors"], **config.get("env_config", {})
+        )
+        cfg = ddiffpg_config(config)
+        eval_creator = _EVAL_ENV_CREATORS.get(env_name)
+        eval_env = RlGamesVecEnv(eval_creator(cfg.eval_envs)) if eval_creator else None
+        run_dir = Path(config.get("train_dir", "runs")) / config["full_experiment_name"]
+        self.trainer = Trainer(
+            cfg,
+            self.vec_env,
+            run_dir,
+            config.get("device", "cpu"),
+            seed=int(params.get("seed", 0)),
+            max_iterations=int(config.get("max_epochs", -1)),
+            eval_env=eval_env,
+            task_name=config.get("name", ""),
+        )
+        self.model = self.trainer.algo.actor
+
+    @property
+    def device(self) -> torch.device:
+        return self.trainer.device
+
+    def clear_stats(self) -> None:
+        pass
+
+    def train(self) -> None:
+        self.trainer.train()
+
+    def train_epoch(self) -> None:
+        raise NotImplementedError("DDiffPG runs its own loop; call train().")
+
+    def get_full_state_weights(self) -> dict[str, Any]:
+        return self.trainer.state_dict()
+
+    def set_full_state_weights(self, weights: dict[str, Any], set_epoch: bool = True) -> None:
+        self.trainer.load_state_dict(weights)
+
+    def get_weights(self) -> dict[str, Any]:
+        return {"actor": self.trainer.algo.actor.state_dict()}
+
+    def set_weights(self, weights: dict[str, Any]) -> None:
+        self.trainer.algo.actor.load_state_dict(weights["actor"])
+
+    def get_param(self, param_name: str) -> Any:
+        return getattr(self.trainer.cfg, param_name)
+
+    def set_param(self, param_name: str, param_value: Any) -> None:
+        setattr(self.trainer.cfg, param_name, param_value)
+
+    def restore(self, fn: str, set_epoch: bool = True) -> None:
+        self.trainer.restore(fn)
+
+
+class DDiffPGPlayer(Player):
+    """The DDiffPG player as rl-games builds it (`player.mode` selects the mode to play)."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        config = params["config"]
+        env = vecenv.create_vec_env(
+            config["env_name"], config["num_actors"], **config.get("env_config", {})
+        )
+        player = config.get("player", {})
+        super().__init__(
+            env, config.get("device", "cpu"), str(player.get("mode", "0")), config.get("name", "")
+        )
+
+
+def register_rlgames(
+    runner: Runner,
+    env_creator: Callable[..., VecTask],
+    eval_env_creator: Callable[[int], VecTask] | None = None,
+) -> None:
     """Register our vecenv under `ENV_NAME` and our algorithms and players with `runner`.
 
+    Algorithms: `ddiffpg` (DDiffPG agent and player) and `rlgames_sac` (rl-games' SAC).
     IsaacGymEnvs users can call this from their own train.py with their own `env_creator`.
 
     Args:
         runner: the rl-games Runner.
         env_creator: returns the task (called with the train config's `env_config` kwargs).
+        eval_env_creator: returns a separate task with the given number of envs for DDiffPG's
+            periodic evaluation (None: no evaluation).
     """
     env_configurations.register(ENV_NAME, {"vecenv_type": VECENV_TYPE, "env_creator": env_creator})
     vecenv.register(
@@ -121,5 +248,9 @@ def register_rlgames(runner: Runner, env_creator: Callable[..., VecTask]) -> Non
             env_configurations.configurations[config_name]["env_creator"](**kwargs)
         ),
     )
+    if eval_env_creator is not None:
+        _EVAL_ENV_CREATORS[ENV_NAME] = eval_env_creator
+    runner.algo_factory.register_builder("ddiffpg", lambda **kw: DDiffPGAgent(**kw))
+    runner.player_factory.register_builder("ddiffpg", lambda **kw: DDiffPGPlayer(**kw))
     runner.algo_factory.register_builder("rlgames_sac", lambda **kw: BoundedSACAgent(**kw))
     runner.player_factory.register_builder("rlgames_sac", lambda **kw: SACPlayer(**kw))

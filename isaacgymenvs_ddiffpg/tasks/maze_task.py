@@ -71,6 +71,8 @@ class MazeTask(VecTask):
         device = torch.device(rl_device)
         self.goals = torch.tensor(self.maze.goals, dtype=torch.float32, device=device)
         self.goal_rewards = torch.tensor([0.0, *rewards], dtype=torch.float32, device=device)
+        self.max_reward = max(rewards)
+        self.coverage_cell = cfg.maze_size_scaling / 4
         super().__init__(cfg, sim_cfg, rl_device, seed)
 
     def build_model(self) -> mujoco.MjModel:

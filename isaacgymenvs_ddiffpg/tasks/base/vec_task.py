@@ -69,8 +69,10 @@ class VecTask:
            observation of their next episode.
 
     Subclasses set `obs_dim`, `act_dim`, `mode_feature_dim` (the leading observation dims used as
-    mode features: maze xy, end-effector xyz) and implement `build_model`, `pre_physics_step`,
-    `compute_observations`, `compute_reward` and `reset_state`.
+    mode features: maze xy, end-effector xyz), `num_goals`, `max_reward` (largest success
+    reward), `coverage_cell` (cell size in metres for state-coverage counts) and implement
+    `build_model`, `pre_physics_step`, `compute_observations`, `compute_reward` and
+    `reset_state`.
     """
 
     Config: ClassVar[type[TaskEnvConfig]] = TaskEnvConfig
@@ -78,6 +80,8 @@ class VecTask:
     act_dim: int
     mode_feature_dim: int
     num_goals: int = 1
+    max_reward: float = 10.0
+    coverage_cell: float = 1.0
 
     def __init__(
         self,

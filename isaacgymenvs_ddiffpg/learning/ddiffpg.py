@@ -1,0 +1,326 @@
+"""DDiffPG: actor, per-mode critics, novelty, replay and modes, and one update in paper order."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.critics import (
+    GroupAdamW,
+    GroupDistributionalDoubleQ,
+    critic_loss,
+    remap_groups,
+    soft_update,
+)
+from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
+from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
+from isaacgymenvs_ddiffpg.learning.modes import Discovery, ModeEmbeddings, discover_modes
+from isaacgymenvs_ddiffpg.learning.novelty import Novelty
+from isaacgymenvs_ddiffpg.learning.replay import TrajectoryReplay
+from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
+
+
+class DDiffPG:
+    """Deep Diffusion Policy Gradient (Li et al., 2024) on one device.
+
+    Groups: group 0 is exploration (Q_explore, z_explore); group k >= 1 is the k-th discovered
+    mode (Q_k, z_k, user-facing id `embeddings.mode_ids[k]`). All critics are stacked over
+    groups and updated together.
+
+    Args:
+        cfg: settings.
+        obs_dim, act_dim: sizes of one env's observation and action.
+        mode_feature_dim: leading observation dims that are mode features (maze xy, ee xyz).
+        max_episode_length: longest episode, for the trajectory replay.
+        num_envs: parallel envs writing into the replay.
+        max_reward: the task's largest success reward (sets the value support).
+        device: where everything lives.
+        seed: seed of every random stream of the algorithm.
+    """
+
+    def __init__(
+        self,
+        cfg: DDiffPGConfig,
+        obs_dim: int,
+        act_dim: int,
+        mode_feature_dim: int,
+        max_episode_length: int,
+        num_envs: int,
+        max_reward: float,
+        device: str | torch.device,
+        seed: int,
+    ) -> None:
+        self.cfg = cfg
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.mode_feature_dim = mode_feature_dim
+        self.device = torch.device(device)
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.v_max = cfg.v_max if cfg.v_max is not None else 1.2 * max_reward
+
+        self.actor = DiffusionPolicy(
+            obs_dim + cfg.embedding_dim,
+            act_dim,
+            cfg.denoising_steps,
+            cfg.time_dim,
+            tuple(cfg.actor_hidden),
+        ).to(self.device)
+        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic = self._make_critic(num_groups=1)
+        self.critic_target = copy.deepcopy(self.critic)
+        self.critic_opt = self._make_critic_opt(num_groups=1)
+        self.novelty = Novelty(
+            obs_dim,
+            mode_feature_dim,
+            cfg.intrinsic_type,  # type: ignore[arg-type]
+            cfg.pos_enc,
+            cfg.pos_enc_frequencies,
+            cfg.intrinsic_scale,
+            cfg.intrinsic_alpha,
+            tuple(cfg.novelty_hidden),
+            cfg.novelty_out_dim,
+        ).to(self.device)
+        self.novelty_opt = torch.optim.AdamW(
+            self.novelty.rnd.predictor.parameters(), lr=cfg.novelty_lr
+        )
+        self.replay = TrajectoryReplay(
+            num_envs,
+            cfg.memory_size,
+            max_episode_length,
+            obs_dim,
+            act_dim,
+            cfg.max_modes + 1,
+            self.device,
+        )
+        self.embeddings = ModeEmbeddings(cfg.embedding_dim, cfg.use_embedding, seed)
+        self.group_z = self.embeddings.group_embeddings(self.device)
+        self.success_labels: dict[int, int] = {}
+        self.dtw_cache = DTWCache()
+
+    def _make_critic(self, num_groups: int) -> GroupDistributionalDoubleQ:
+        cfg = self.cfg
+        return GroupDistributionalDoubleQ(
+            num_groups,
+            self.obs_dim,
+            self.act_dim,
+            tuple(cfg.critic_hidden),
+            cfg.num_atoms,
+            cfg.v_min,
+            self.v_max,
+        ).to(self.device)
+
+    def _make_critic_opt(self, num_groups: int) -> GroupAdamW:
+        return GroupAdamW(
+            self.critic.parameters(),
+            num_groups,
+            self.cfg.critic_lr,
+            max_grad_norm=self.cfg.max_grad_norm,
+        )
+
+    @property
+    def num_groups(self) -> int:
+        """Exploration plus discovered modes, K + 1."""
+        return len(self.embeddings.mode_ids)
+
+    @property
+    def mode_ids(self) -> list[int]:
+        """Stable user-facing ids of the modes, group 1..K."""
+        return self.embeddings.mode_ids[1:]
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, mode_embedding: Tensor, noise_std: Tensor | None = None) -> Tensor:
+        """Sample actions from the diffusion policy.
+
+        Args:
+            obs: (N, obs_dim).
+            mode_embedding: (N, embedding_dim) z per env (z_explore, z_k, or 0).
+            noise_std: (N,) std of added Gaussian exploration noise, or None for none.
+
+        Returns:
+            actions: (N, act_dim) in [-1, 1].
+        """
+        actions = self.actor.sample(torch.cat((obs, mode_embedding), dim=-1), self.generator)
+        if noise_std is not None:
+            noise = torch.randn(actions.shape, device=self.device, generator=self.generator)
+            actions = actions + noise * noise_std[:, None]
+        return actions.clamp(-1.0, 1.0)
+
+    def update(self) -> dict[str, Tensor]:
+        """One learner update (DDIFFPG.md 1.7 c), in the order of the algorithm box.
+
+        Returns:
+            Detached losses and statistics for logging (no host sync here).
+        """
+        cfg, gen = self.cfg, self.generator
+        num_groups = self.num_groups
+        per_group = cfg.batch_size // num_groups
+
+        # 1. Multimodal batch: an equal share per group; group 0 (exploration) draws from all
+        #    stored data including running episodes, group k from mode k's trajectories.
+        batch = self.replay.sample(per_group, num_groups, gen)
+        obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]
+        z = self.group_z[:, None, :].expand(num_groups, per_group, -1)
+
+        # 2. Intrinsic reward (NovelD on RND), recomputed for every batch, never stored.
+        with torch.no_grad():
+            intrinsic = self.novelty.intrinsic_reward(obs.flatten(0, 1), next_obs.flatten(0, 1))
+        intrinsic = intrinsic.view(num_groups, per_group)
+
+        # 3. Rewards: Q_explore learns the intrinsic reward only, each Q_k extrinsic + intrinsic.
+        reward = intrinsic.clone()
+        reward[1:] += batch["reward"][1:]
+
+        # 4. Critic step for every group at once: a' from the actor under the group's own z,
+        #    TD3 smoothing noise, C51 target = min of the two projected target distributions.
+        next_action = self.actor.sample(torch.cat((next_obs, z), dim=-1).flatten(0, 1), gen)
+        smoothing = torch.randn(next_action.shape, device=self.device, generator=gen)
+        smoothing = (smoothing * cfg.target_noise_std).clamp(
+            -cfg.target_noise_clip, cfg.target_noise_clip
+        )
+        next_action = (next_action + smoothing).clamp(-1.0, 1.0).view_as(action)
+        loss, group_loss = critic_loss(
+            self.critic,
+            self.critic_target,
+            obs,
+            action,
+            reward,
+            next_obs,
+            next_action,
+            (~batch["terminated"]).to(reward.dtype),
+            cfg.gamma,
+        )
+        self.critic_opt.zero_grad()
+        loss.backward()
+        self.critic_opt.step()
+        soft_update(self.critic_target, self.critic, cfg.tau)
+
+        # 5. Target actions: Adam ascent on each group's own, just-updated min(Q1, Q2),
+        #    clamped to the action bounds and written back into the replay.
+        target_action = improve_target_actions(
+            self.critic.q,
+            obs,
+            batch["target_action"],
+            cfg.action_steps,
+            cfg.action_lr,
+            max_grad_norm=cfg.max_grad_norm,
+        )
+        self.replay.write_target_actions(batch["indices"], target_action)
+
+        # 6. One diffusion behaviour-cloning step on the concatenation of all groups'
+        #    (s + z_group, a_target); a share of the mode samples uses z = 0, which keeps z = 0
+        #    the multimodal policy that lets the sampler choose the mode.
+        drop = torch.rand((num_groups, per_group, 1), device=self.device, generator=gen)
+        drop = drop < cfg.zero_embedding_prob
+        drop[0] = False
+        actor_z = torch.where(drop, 0.0, z)
+        actor_loss = self.actor.loss(
+            torch.cat((obs, actor_z), dim=-1).flatten(0, 1), target_action.flatten(0, 1), gen
+        )
+        self.actor_opt.zero_grad()
+        actor_loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
+        self.actor_opt.step()
+
+        # 7. One novelty step: the RND predictor regresses its target on obs and next obs.
+        novelty_loss = self.novelty.loss(torch.cat((obs, next_obs)).flatten(0, 1))
+        self.novelty_opt.zero_grad()
+        novelty_loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.novelty.rnd.predictor.parameters(), cfg.max_grad_norm)
+        self.novelty_opt.step()
+
+        return {
+            "loss/critic": loss.detach(),
+            "loss/critic_per_group": group_loss,
+            "loss/actor": actor_loss.detach(),
+            "loss/novelty": novelty_loss.detach(),
+            "reward/intrinsic": intrinsic.mean(),
+            "value/target_action_q": self.critic.q(obs, target_action).detach().mean(dim=1),
+        }
+
+    def discover_modes(self) -> Discovery:
+        """Re-cluster successful trajectories and re-map critics, slots and embeddings (host).
+
+        Returns:
+            The discovery round (plan, labels, evictions).
+        """
+        found = discover_modes(
+            self.replay.completed(self.mode_feature_dim),
+            self.dtw_cache,
+            self.success_labels,
+            self.embeddings.mode_ids,
+            self.cfg.cluster_threshold,
+            self.replay.capacity,
+            self.rng,
+            self.cfg.resample_len,
+            self.cfg.max_modes,
+        )
+        plan = found.plan
+        source = plan.source_tensor(self.device)
+        fresh = torch.tensor(plan.fresh_optimizer, device=self.device)
+        remap_groups(self.critic, self.critic_target, self.critic_opt, source, fresh)
+        self.replay.remap_slots(source)
+        self.replay.evict(found.evict_ids)
+        self.replay.set_groups(found.ids, found.groups)
+        self.embeddings.apply_plan(plan)
+        self.group_z = self.embeddings.group_embeddings(self.device)
+        self.success_labels = found.success_labels
+        return found
+
+    def mode_embedding(self, mode_id: int) -> Tensor:
+        """(embedding_dim,) z of a user-facing mode id; 0 gives z = 0 (the sampler chooses)."""
+        if mode_id == 0:
+            return torch.zeros(self.cfg.embedding_dim, device=self.device)
+        if mode_id not in self.mode_ids:
+            raise KeyError(mode_id)
+        return self.embeddings.for_mode(mode_id).to(self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training bit-identically."""
+        opt = self.critic_opt
+        return {
+            "actor": self.actor.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "num_groups": self.num_groups,
+            "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "critic_opt": {
+                "step_count": opt.step_count,
+                "exp_avg": opt.exp_avg,
+                "exp_avg_sq": opt.exp_avg_sq,
+            },
+            "novelty": self.novelty.state_dict(),
+            "novelty_opt": self.novelty_opt.state_dict(),
+            "replay": self.replay.state_dict(),
+            "embeddings": self.embeddings.state_dict(),
+            "success_labels": dict(self.success_labels),
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], with_replay: bool = True) -> None:
+        """Restore `state_dict` output (sizes must match this instance's settings)."""
+        self.actor.load_state_dict(state["actor"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        num_groups = state["num_groups"]
+        self.critic = self._make_critic(num_groups)
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target = self._make_critic(num_groups)
+        self.critic_target.load_state_dict(state["critic_target"])
+        self.critic_opt = self._make_critic_opt(num_groups)
+        saved = state["critic_opt"]
+        self.critic_opt.step_count = saved["step_count"].to(self.device)
+        self.critic_opt.exp_avg = [t.to(self.device) for t in saved["exp_avg"]]
+        self.critic_opt.exp_avg_sq = [t.to(self.device) for t in saved["exp_avg_sq"]]
+        self.novelty.load_state_dict(state["novelty"])
+        self.novelty_opt.load_state_dict(state["novelty_opt"])
+        if with_replay:
+            self.replay.load_state_dict(state["replay"])
+        self.embeddings.load_state_dict(state["embeddings"])
+        self.group_z = self.embeddings.group_embeddings(self.device)
+        self.success_labels = dict(state["success_labels"])
+        self.generator.set_state(state["generator"].cpu())

@@ -1,0 +1,92 @@
+"""Policy evaluation: one episode per env under a given mode embedding per env, no added noise."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+
+class VecEnv(Protocol):
+    """What the agent needs of an environment (the rl-games vecenv 4-tuple with our infos)."""
+
+    def reset(self) -> Tensor: ...
+
+    def step(self, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, Any]]: ...
+
+    def get_env_info(self) -> dict[str, Any]: ...
+
+
+class Policy(Protocol):
+    def act(
+        self, obs: Tensor, mode_embedding: Tensor, noise_std: Tensor | None = None
+    ) -> Tensor: ...
+
+
+@torch.no_grad()
+def run_episodes(
+    policy: Policy,
+    env: VecEnv,
+    mode_embedding: Tensor,
+    max_steps: int,
+    feature_dim: int = 0,
+) -> dict[str, Tensor]:
+    """Run every env from a reset until its first episode ends (or `max_steps` pass).
+
+    Args:
+        policy: anything with `act(obs, mode_embedding, noise_std)`.
+        env: the vecenv (infos must carry `success`).
+        mode_embedding: (N, embedding_dim) z per env.
+        max_steps: step limit (the task's episode length).
+        feature_dim: if > 0, also record the first `feature_dim` observation dims per step.
+
+    Returns:
+        `success` (N,) goal id of the first episode (0 = none), `length` (N,), `finished` (N,)
+        bool, and with `feature_dim`, `paths` (N, max_steps + 1, feature_dim) (rows past an
+        episode's end repeat its final observation).
+    """
+    obs = env.reset()
+    n = obs.shape[0]
+    finished = torch.zeros(n, dtype=torch.bool, device=obs.device)
+    success = torch.zeros(n, dtype=torch.long, device=obs.device)
+    length = torch.zeros(n, dtype=torch.long, device=obs.device)
+    paths = [obs[:, :feature_dim].clone()] if feature_dim else []
+    for step in range(1, max_steps + 1):
+        obs, _, dones, infos = env.step(policy.act(obs, mode_embedding))
+        newly = dones.bool() & ~finished
+        success = torch.where(newly, infos["success"], success)
+        length = torch.where(newly, step, length)
+        if feature_dim:
+            current = torch.where(dones.bool()[:, None], infos["final_obs"], obs)[:, :feature_dim]
+            paths.append(torch.where(finished[:, None], paths[-1], current))
+        finished |= dones.bool()
+        if step % 25 == 0 and bool(finished.all()):
+            break
+    out = {"success": success, "length": torch.where(finished, length, max_steps)}
+    out["finished"] = finished
+    if feature_dim:
+        out["paths"] = torch.stack(paths, dim=1)
+    return out
+
+
+def success_table(success: Tensor, modes: Tensor, num_goals: int) -> dict[str, float]:
+    """Success rate overall, per goal and per mode of a batch of evaluated episodes.
+
+    Args:
+        success: (N,) goal ids (0 = none).
+        modes: (N,) mode id played in each episode (0 = z = 0).
+        num_goals: number of goals of the task.
+
+    Returns:
+        `success_rate`, `goal_<k>` (share of episodes reaching goal k), `mode_<m>` (success
+        rate of the episodes played under mode m).
+    """
+    success, modes = success.cpu(), modes.cpu()
+    table = {"success_rate": float((success > 0).float().mean())}
+    for goal in range(1, num_goals + 1):
+        table[f"goal_{goal}"] = float((success == goal).float().mean())
+    for mode in sorted(set(modes.tolist())):
+        played = modes == mode
+        table[f"mode_{mode}"] = float((success[played] > 0).float().mean())
+    return table
