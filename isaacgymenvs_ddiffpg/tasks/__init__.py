@@ -11,6 +11,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from isaacgymenvs_ddiffpg.tasks.ant_maze import AntMaze
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig, TaskEnvConfig, VecTask
+from isaacgymenvs_ddiffpg.tasks.franka_cabinet import FrankaCabinet
+from isaacgymenvs_ddiffpg.tasks.franka_drawer_close import FrankaDrawerClose
+from isaacgymenvs_ddiffpg.tasks.franka_peg_insertion import FrankaPegInsertion
+from isaacgymenvs_ddiffpg.tasks.franka_push import FrankaPush
+from isaacgymenvs_ddiffpg.tasks.franka_reach import FrankaReach
 from isaacgymenvs_ddiffpg.tasks.point_maze import PointMaze
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 
@@ -19,6 +24,11 @@ TASK_CONFIG_DIR = Path(__file__).resolve().parent.parent / "cfg" / "task"
 TASK_REGISTRY: dict[str, type[VecTask]] = {
     **{f"AntMaze{v}": AntMaze for v in ("V1", "V2", "V3", "V4", "V3_1", "V3_2", "V3_3")},
     **{f"PointMaze{v}": PointMaze for v in ("V1", "V2", "V3", "V4")},
+    "FrankaReach": FrankaReach,
+    "FrankaPush": FrankaPush,
+    "FrankaPegInsertion": FrankaPegInsertion,
+    "FrankaDrawerClose": FrankaDrawerClose,
+    "FrankaCabinet": FrankaCabinet,
 }
 
 
