@@ -37,13 +37,13 @@ class FrankaPushConfig(FrankaEnvConfig):
     """
 
     gripper_opening: float = 0.0
-    cube_start: list[float] = field(default_factory=lambda: [0.33, 0.0])
+    cube_start: list[float] = field(default_factory=lambda: [0.4, 0.0])
     cube_half: float = 0.025
     cube_mass: float = 0.1
     cube_friction: float = 0.5
-    obstacle_pos: list[float] = field(default_factory=lambda: [0.45, 0.0])
+    obstacle_pos: list[float] = field(default_factory=lambda: [0.52, 0.0])
     obstacle_half: list[float] = field(default_factory=lambda: [0.02, 0.08, 0.03])
-    goal: list[float] = field(default_factory=lambda: [0.58, 0.0])
+    goal: list[float] = field(default_factory=lambda: [0.65, 0.0])
     goal_radius: float = 0.05
 
 
