@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import mujoco
 import numpy as np
 import torch
 from torch import Tensor
@@ -77,7 +78,8 @@ class DiffIK:
             rot_err = 0.5 * torch.linalg.cross(rot, target_rot.to(rot), dim=1).sum(dim=2)
             rot_err = rot_err.clamp(-0.3, 0.3) * self.rot_weight
             err = torch.cat((err, rot_err), dim=1)
-            jac = torch.cat((jac, self.rot_weight * torch.from_numpy(jacr[:, :, :7])), dim=1)
+            jacr_arm = torch.from_numpy(jacr[:, :, :NUM_ARM_JOINTS])
+            jac = torch.cat((jac, self.rot_weight * jacr_arm), dim=1)
         eye = torch.eye(jac.shape[1], dtype=jac.dtype)
         jjt = jac @ jac.transpose(1, 2) + self.damping**2 * eye
         dq = (jac.transpose(1, 2) @ torch.linalg.solve(jjt, err[..., None]))[..., 0]
@@ -116,11 +118,10 @@ class Waypoints:
         positions, rotations = [], []
         for env, path in enumerate(self.paths):
             pos, rot = path[self.index[env]]
-            close = float(torch.linalg.vector_norm(ee_pos[env].double() - torch.tensor(pos)))
+            distance = float(torch.linalg.vector_norm(ee_pos[env].double() - torch.tensor(pos)))
             self.age[env] += 1
-            if (close < self.tolerance or self.age[env] > self.patience) and self.index[env] < len(
-                path
-            ) - 1:
+            done = distance < self.tolerance or self.age[env] > self.patience
+            if done and self.index[env] < len(path) - 1:
                 self.index[env] += 1
                 self.age[env] = 0
                 pos, rot = path[self.index[env]]
@@ -172,41 +173,141 @@ class CubePusher:
             along, lateral = float(rel @ u), float(rel @ normal)
             behind = cube - (self.half + 0.03) * u
             low = float(ee[2]) < self.push_height + 0.02
-            in_place = along < -self.half and abs(lateral) < 0.015
-            if low and in_place:
-                xy = cube + 0.03 * u
-                z = self.push_height
+            if low and along < -self.half and abs(lateral) < 0.015:
+                xy, z = cube + 0.03 * u, self.push_height  # in place: push through the centre
             elif low and along > -self.half - 0.01:
-                xy, z = ee[:2], self.travel_height
+                xy, z = ee[:2], self.travel_height  # beside or ahead of the cube: lift
             elif torch.linalg.vector_norm(ee[:2] - behind) < 0.015:
-                xy, z = behind, self.push_height
+                xy, z = behind, self.push_height  # above the point behind the cube: descend
             else:
-                xy, z = behind, self.travel_height if not low else self.push_height
+                xy, z = behind, self.push_height if low else self.travel_height  # go there
             out.append(torch.cat((xy, torch.tensor([z], dtype=torch.float64))))
         return torch.stack(out)
 
 
-def place_ee(task: FrankaTask, env_ids: Sequence[int], targets: Tensor, iters: int = 100) -> None:
-    """Teleport the arm of envs `env_ids` so that the end effector is at `targets` (n, 3), hand
-    pointing down (kinematic IK, no physics); joint targets follow so the arm stays there."""
-    ik = DiffIK(task, damping=0.02, rot_weight=0.5, max_step=0.05, posture_gain=0.0)
-    ids = np.asarray(env_ids, dtype=np.int32)
-    mask = torch.zeros(task.num_envs, dtype=torch.bool)
-    mask[torch.as_tensor(env_ids)] = True
+class DoorScript:
+    """Opens a hinged door: approach points, then a point that turns ahead of the door.
+
+    Points are given in the closed door's frame: (distance in front of/behind the door's front
+    face along +x, distance from the hinge along the door) and a world height. After the last
+    approach point the target is the `follow` point turned by the door angle plus `lead`.
+
+    Args:
+        hinge: (x, y) of the hinge axis at the door's front face.
+        plans: for each env, (approach points, follow point); a point is ((dx, dr), z).
+        lead: how far (rad) the follow target runs ahead of the door.
+    """
+
+    def __init__(
+        self,
+        hinge: Sequence[float],
+        plans: Sequence[
+            tuple[Sequence[tuple[Sequence[float], float]], tuple[Sequence[float], float]]
+        ],
+        lead: float = 0.3,
+        tolerance: float = 0.02,
+    ) -> None:
+        self.hinge = np.asarray(hinge, dtype=np.float64)
+        self.plans, self.lead, self.tolerance = plans, lead, tolerance
+        self.phase = [0] * len(plans)
+
+    def door_point(self, point: Sequence[float], angle: float) -> np.ndarray:
+        """World (x, y) of a door-frame point with the door open by `angle`."""
+        c, s = np.cos(angle), np.sin(angle)
+        return self.hinge + np.array([c * point[0] - s * point[1], s * point[0] + c * point[1]])
+
+    def targets(self, ee_pos: Tensor, angles: Tensor) -> tuple[Tensor, Tensor]:
+        """Targets (N, 3) and hand orientations (N, 3, 3) turning with the door."""
+        positions, rotations = [], []
+        for env, (approach, follow) in enumerate(self.plans):
+            angle = float(angles[env])
+            if self.phase[env] < len(approach):
+                point, z = approach[self.phase[env]]
+                target = np.array([*self.door_point(point, angle), z])
+                if np.linalg.norm(ee_pos[env].numpy() - target) < self.tolerance:
+                    self.phase[env] += 1
+            else:
+                point, z = follow
+                target = np.array([*self.door_point(point, angle + self.lead), z])
+            positions.append(torch.from_numpy(target))
+            rotations.append(rot_z(angle) @ DOWN)
+        return torch.stack(positions), torch.stack(rotations)
+
+
+def solve_ik(
+    task: FrankaTask,
+    seed: Sequence[float],
+    targets: Sequence[Sequence[float]],
+    rot: Tensor,
+    iters: int = 100,
+) -> list[np.ndarray]:
+    """Kinematic IK along a sequence of end-effector positions, each solution seeding the next.
+
+    Args:
+        task: the task whose model to use (its state is untouched).
+        seed: (7,) arm joints to start the first solve from.
+        targets: end-effector positions (3,) in order.
+        rot: (3, 3) end-effector orientation for all of them.
+
+    Returns:
+        One (7,) arm configuration per target, within the joint limits.
+    """
+    model = task.model
+    data = mujoco.MjData(model)
+    site = model.site(task.ee_site).id
+    low, high = model.jnt_range[:NUM_ARM_JOINTS].T
+    jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
+    q, out = np.asarray(seed, dtype=np.float64), []
+    for target in targets:
+        for _ in range(iters):
+            data.qpos[:NUM_ARM_JOINTS] = q
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_comPos(model, data)
+            current = data.site_xmat[site].reshape(3, 3)
+            rot_err = 0.5 * np.cross(current.T, rot.numpy().T).sum(axis=0)
+            err = np.concatenate((np.asarray(target) - data.site_xpos[site], rot_err))
+            mujoco.mj_jacSite(model, data, jacp, jacr, site)
+            jac = np.concatenate((jacp, jacr))[:, :NUM_ARM_JOINTS]
+            step = jac.T @ np.linalg.solve(jac @ jac.T + 1e-3 * np.eye(6), err)
+            q = np.clip(q + 0.5 * step, low, high)
+        out.append(q.copy())
+    return out
+
+
+class JointPath:
+    """Per-env sequences of arm configurations, followed in joint space at full speed.
+
+    Args:
+        paths: for each env, a list of (7,) configurations.
+        tolerance: largest joint error (rad) at which a configuration counts as reached.
+    """
+
+    def __init__(self, paths: Sequence[Sequence[np.ndarray]], tolerance: float = 0.03) -> None:
+        self.paths = [torch.as_tensor(np.stack(p)) for p in paths]
+        self.index = [0] * len(paths)
+        self.tolerance = tolerance
+
+    def action(self, task: FrankaTask) -> Tensor:
+        """(N, 7) actions moving each joint target towards the current configuration."""
+        q = task.sim.qpos[:, :NUM_ARM_JOINTS]
+        goals = []
+        for env, path in enumerate(self.paths):
+            if (q[env] - path[self.index[env]]).abs().max() < self.tolerance:
+                self.index[env] = min(self.index[env] + 1, len(path) - 1)
+            goals.append(path[self.index[env]])
+        action = (torch.stack(goals) - task.joint_target) / task.cfg.action_scale
+        largest = action.abs().amax(dim=1, keepdim=True).clamp_min(1.0)
+        return (action / largest).float()
+
+
+def place_ee(task: FrankaTask, env_ids: Sequence[int], targets: Tensor) -> None:
+    """Teleport the arms of envs `env_ids` so that their end effectors are at `targets` (n, 3),
+    hand pointing down (kinematic IK, no physics); the joint targets follow, so the arms stay."""
     qpos = task.sim.qpos
-    for _ in range(iters):
-        task.sim.forward(mask)
-        pos = task.ee_pos[ids].clone()
-        jacp, jacr = ik.batch.jac(ik.body_id, pos.numpy(), ids=ids)
-        rot = torch.from_numpy(ik.site_xmat[ids].copy()).reshape(-1, 3, 3)
-        rot_err = 0.5 * torch.linalg.cross(rot, DOWN.expand_as(rot), dim=1).sum(dim=2)
-        err = torch.cat((targets.double() - pos, rot_err), dim=1)
-        if err.abs().max() < 1e-6:
-            break
-        jac = torch.from_numpy(np.concatenate((jacp, jacr), axis=1)[:, :, :NUM_ARM_JOINTS])
-        jjt = jac @ jac.transpose(1, 2) + 1e-4 * torch.eye(6, dtype=jac.dtype)
-        dq = (jac.transpose(1, 2) @ torch.linalg.solve(jjt, err[..., None]))[..., 0]
-        qpos[ids, :NUM_ARM_JOINTS] += dq
-    task.sim.forward(mask)
-    task.joint_target[ids] = qpos[ids, :NUM_ARM_JOINTS]
-    task.sim.ctrl[ids, :NUM_ARM_JOINTS] = qpos[ids, :NUM_ARM_JOINTS]
+    for env, target in zip(env_ids, targets, strict=True):
+        seed = qpos[env, :NUM_ARM_JOINTS].numpy()
+        q = torch.from_numpy(solve_ik(task, seed, [target.tolist()], DOWN, iters=200)[0])
+        qpos[env, :NUM_ARM_JOINTS] = q
+        task.joint_target[env] = q
+        task.sim.ctrl[env, :NUM_ARM_JOINTS] = q
+    task.sim.forward()
