@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import mujoco
 from torch import Tensor
 
+from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig
 from isaacgymenvs_ddiffpg.tasks.franka_base import (
     ROBOT_OBS_DIM,
     SCENE_RGBA,
@@ -14,6 +15,7 @@ from isaacgymenvs_ddiffpg.tasks.franka_base import (
     FrankaTask,
     add_box,
 )
+from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 
 DOOR_RGBA = (0.35, 0.55, 0.75, 1.0)
 HANDLE_RGBA = (0.2, 0.2, 0.2, 1.0)
@@ -69,6 +71,21 @@ class FrankaCabinet(FrankaTask[FrankaCabinetConfig]):
 
     Config = FrankaCabinetConfig
     obs_dim = ROBOT_OBS_DIM + 2
+
+    def __init__(
+        self,
+        cfg: FrankaCabinetConfig,
+        sim_cfg: SimConfig | None = None,
+        rl_device: str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        if not 0 < cfg.carcass_width < cfg.door_width:
+            raise ConfigError(
+                f"task.env.carcass_width={cfg.carcass_width} must be positive and below "
+                f"door_width={cfg.door_width}: the door's free edge overhangs the carcass so that "
+                f"it can be pushed open from behind."
+            )
+        super().__init__(cfg, sim_cfg, rl_device, seed)
 
     def add_scene(self, spec: mujoco.MjSpec) -> None:
         cfg = self.cfg

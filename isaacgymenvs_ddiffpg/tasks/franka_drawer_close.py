@@ -58,8 +58,8 @@ class FrankaDrawerClose(FrankaTask[FrankaDrawerCloseConfig]):
     `closed_threshold` succeeds, and which drawer it is is the mode. Random initial arm pose.
 
     Each drawer is a front panel and a solid body on a slide joint whose value is the opening
-    (0 closed). Observation (21): end-effector position and velocity, arm joint positions, the
-    four openings (m) and their velocities (m/s). Goal k: drawer k.
+    (0 closed). Observation (13 + 2 x 4 drawers = 21): end-effector position and velocity, arm
+    joint positions, the drawers' openings (m) and their velocities (m/s). Goal k: drawer k.
     """
 
     Config = FrankaDrawerCloseConfig
@@ -145,13 +145,10 @@ class FrankaDrawerClose(FrankaTask[FrankaDrawerCloseConfig]):
         )
 
     def bind_scene(self) -> None:
-        adr = [
-            int(self.model.joint(f"drawer_{k}").qposadr[0]) for k in range(1, self.num_goals + 1)
-        ]
-        dof = [int(self.model.joint(f"drawer_{k}").dofadr[0]) for k in range(1, self.num_goals + 1)]
-        assert adr == list(range(adr[0], adr[0] + self.num_goals)), "drawer joints are contiguous"
-        self.drawer_pos = self.sim.qpos[:, adr[0] : adr[0] + self.num_goals]
-        self.drawer_vel = self.sim.qvel[:, dof[0] : dof[0] + self.num_goals]
+        first = self.model.joint("drawer_1")  # the drawers' slide joints follow one another
+        qpos_adr, dof_adr = int(first.qposadr[0]), int(first.dofadr[0])
+        self.drawer_pos = self.sim.qpos[:, qpos_adr : qpos_adr + self.num_goals]
+        self.drawer_vel = self.sim.qvel[:, dof_adr : dof_adr + self.num_goals]
 
     def reset_scene(self, env_mask: Tensor) -> None:
         self.drawer_pos[env_mask] = self.cfg.drawer_open

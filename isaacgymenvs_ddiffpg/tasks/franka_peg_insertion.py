@@ -16,6 +16,7 @@ from isaacgymenvs_ddiffpg.tasks.franka_base import (
     FrankaTask,
     add_box,
 )
+from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 
 PEG_RGBA = (0.85, 0.65, 0.15, 1.0)
 HAND_TCP_OFFSET = 0.1034  # ee_site's distance from the hand frame along its z axis (panda.xml)
@@ -68,6 +69,11 @@ class FrankaPegInsertion(FrankaTask[FrankaPegInsertionConfig]):
         rl_device: str = "cpu",
         seed: int = 0,
     ) -> None:
+        if len({hole[0] for hole in cfg.holes}) != 1:
+            raise ConfigError(
+                f"task.env.holes {cfg.holes} must share one x: the holes are cut in a row along y "
+                f"through one block."
+            )
         self.holes = torch.tensor(cfg.holes, dtype=torch.float32, device=rl_device)
         self.num_goals = len(cfg.holes)
         super().__init__(cfg, sim_cfg, rl_device, seed)

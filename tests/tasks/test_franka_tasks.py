@@ -10,6 +10,7 @@ import torch
 from isaacgymenvs_ddiffpg.assets import asset_path
 from isaacgymenvs_ddiffpg.tasks import TASK_REGISTRY, load_task_config, make_task
 from isaacgymenvs_ddiffpg.tasks.franka_base import ROBOT_OBS_DIM
+from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 from tests.tasks.franka_scripts import place_ee
 
 OBS_DIMS = {
@@ -200,3 +201,14 @@ def test_env_state_round_trip_continues_bit_identically() -> None:
     other.set_env_state(saved)
     for a, want in zip(actions[6:], expected, strict=True):
         assert torch.equal(other.step(a)[0], want)
+
+
+def test_scene_settings_that_break_a_mode_fail_clearly() -> None:
+    env = dict(load_task_config("FrankaPegInsertion").env)
+    with pytest.raises(ConfigError, match="must share one x"):
+        make_task(
+            "FrankaPegInsertion", env={**env, "holes": [[0.5, 0.15, 0.03], [0.4, -0.15, 0.03]]}
+        )
+    env = dict(load_task_config("FrankaCabinet").env)
+    with pytest.raises(ConfigError, match="overhangs the carcass"):
+        make_task("FrankaCabinet", env={**env, "carcass_width": 0.5})
