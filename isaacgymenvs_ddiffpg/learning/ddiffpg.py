@@ -324,3 +324,4 @@ class DDiffPG:
         self.group_z = self.embeddings.group_embeddings(self.device)
         self.success_labels = dict(state["success_labels"])
         self.generator.set_state(state["generator"].cpu())
+        self.rng.bit_generator.state = state["rng"]

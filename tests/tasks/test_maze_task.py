@@ -88,3 +88,12 @@ def test_env_state_round_trip_continues_bit_identically() -> None:
     assert torch.equal(other.obs_buf, saved["obs"])
     for a, want in zip(actions[10:], expected, strict=True):
         assert torch.equal(other.step(a)[0], want)
+
+
+def test_returned_observations_are_not_live_buffers() -> None:
+    task = make_task("PointMazeV1", num_envs=2)
+    first = task.reset()
+    kept = first.clone()
+    second = task.step(torch.ones(2, 2))[0]
+    assert torch.equal(first, kept)  # stepping did not overwrite what reset returned
+    assert not torch.equal(first, second)

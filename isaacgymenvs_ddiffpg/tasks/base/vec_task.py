@@ -54,7 +54,8 @@ class VecTask:
     `obs_buf (N, obs_dim)` float32, `rew_buf (N,)` float32, `reset_buf (N,)` bool (episode ended
     this step), `terminated_buf (N,)` bool, `timeout_buf (N,)` bool, `success_buf (N,)` long
     (goal id, 0 = none), `progress_buf (N,)` long. Actions are (N, act_dim) in [-1, 1]; each task
-    scales them.
+    scales them. `step` and `reset` return copies, never the live buffers, so a caller may keep
+    an observation across steps (as replay buffers do).
 
     Step order, for every task:
         1. clamp actions to [-1, 1]; `pre_physics_step(actions)` scales them and writes controls;
@@ -171,7 +172,7 @@ class VecTask:
         """Reset every env; returns the observations (N, obs_dim)."""
         self.reset_idx(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         self.compute_observations()
-        return self.obs_buf
+        return self.obs_buf.clone()
 
     def step(self, actions: Tensor) -> StepResult:
         """Advance every env by one step (order in the class docstring).
@@ -206,8 +207,8 @@ class VecTask:
         self.reset_idx(self.reset_buf)
         self.compute_observations()
         return (
-            self.obs_buf,
-            self.rew_buf,
+            self.obs_buf.clone(),
+            self.rew_buf.clone(),
             self.extras["terminated"],
             self.extras["time_outs"],
             self.extras,

@@ -1,0 +1,147 @@
+"""The DDiffPG training loop: exact resume, checkpoint errors, modes on an easy maze, playback."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint, save_checkpoint
+from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.player import Player
+from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
+from isaacgymenvs_ddiffpg.learning.trainer import Trainer
+from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
+from isaacgymenvs_ddiffpg.utils.errors import CheckpointError, ConfigError
+
+# Goals one cell to the left and right of the start with a 3 m success radius: random actions
+# reach one of them in about 15% of 40-step episodes, so modes appear during the warm-up.
+EASY = {
+    **load_task_config("PointMazeV1").env,
+    "layout": "11111/1GRG1/11111",
+    "episode_length": 40,
+    "start_noise": 0.0,
+    "goal_radius": 3.0,
+}
+
+
+def tiny_config(**overrides) -> DDiffPGConfig:
+    settings = {
+        "actor_hidden": [32, 32],
+        "time_dim": 8,
+        "critic_hidden": [32, 32],
+        "num_atoms": 11,
+        "novelty_hidden": [16],
+        "novelty_out_dim": 8,
+        "batch_size": 64,
+        "updates_per_step": 1,
+        "action_steps": 3,
+        "warm_up_steps": 40,
+        "cluster_interval": 20,
+        "cluster_threshold": 10.0,
+        "memory_size": 64,
+        "eval_envs": 4,
+        "log_interval": 10,
+        "save_interval": 60,
+        "max_env_steps": 10**9,
+    }
+    return DDiffPGConfig(**{**settings, **overrides})
+
+
+def make_trainer(run_dir: Path, max_iterations: int, num_envs: int = 8, **overrides) -> Trainer:
+    env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=num_envs, env=EASY, seed=0))
+    eval_env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=4, env=EASY, seed=1))
+    return Trainer(
+        tiny_config(**overrides),
+        env,
+        run_dir,
+        "cpu",
+        seed=0,
+        max_iterations=max_iterations,
+        eval_env=eval_env,
+        task_name="PointMazeV1",
+    )
+
+
+def test_resume_ends_with_identical_weights(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    straight = make_trainer(tmp_path / "a", max_iterations=100)
+    straight.train()
+    assert straight.algo.num_groups >= 2, "the easy maze should give modes to re-map"
+    middle = tmp_path / "a" / "nn" / "PointMazeV1_iter60.pth"
+    assert middle.is_file() and (tmp_path / "a" / "nn" / "last.pth").is_file()
+
+    resumed = make_trainer(tmp_path / "b", max_iterations=100)
+    resumed.restore(middle)
+    assert resumed.iteration == 60
+    resumed.train()
+
+    for name in ("actor", "critic", "critic_target", "novelty"):
+        ours = getattr(resumed.algo, name).state_dict()
+        for key, value in getattr(straight.algo, name).state_dict().items():
+            assert torch.equal(ours[key], value), f"{name}.{key} differs after resume"
+    assert torch.equal(resumed.algo.replay.target_action, straight.algo.replay.target_action)
+    assert resumed.algo.mode_ids == straight.algo.mode_ids
+    assert torch.equal(resumed.obs, straight.obs)
+
+
+def test_checkpoint_errors_name_the_problem(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", max_iterations=3)
+    trainer.train()
+    good = tmp_path / "run" / "nn" / "last.pth"
+
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(truncated)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pth")
+    foreign = tmp_path / "foreign.pth"
+    torch.save({"actor": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not a DDiffPG checkpoint"):
+        load_checkpoint(foreign)
+
+    other = make_trainer(tmp_path / "other", max_iterations=3, num_envs=6)
+    with pytest.raises(CheckpointError, match="num_envs=8, this run has num_envs=6"):
+        other.restore(good)
+    bigger = make_trainer(tmp_path / "bigger", max_iterations=3, memory_size=128)
+    with pytest.raises(CheckpointError, match="memory_size"):
+        bigger.restore(good)
+    assert good.is_file() and truncated.is_file()
+
+
+def test_atomic_save_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pth"
+    save_checkpoint({"value": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint({"value": Unpicklable()}, path)
+    assert load_checkpoint(path)["value"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pth"]
+
+
+def test_player_plays_each_mode_and_rejects_unknown_ones(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", max_iterations=60)
+    trainer.train()
+    modes = trainer.algo.mode_ids
+    assert modes, "the easy maze should give at least one mode"
+    env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=4, env=EASY, seed=3))
+
+    player = Player(env, "cpu", "all", task_name="PointMazeV1")
+    player.restore(tmp_path / "run" / "nn" / "last.pth")
+    summary = player.run()
+    assert list(summary["modes"]) == ["0", *map(str, modes)]
+    for table in summary["modes"].values():
+        assert table["episodes"] == 4
+        assert table["success_rate"] == pytest.approx(table["goal_1"] + table["goal_2"])
+
+    unknown = Player(env, "cpu", str(max(modes) + 5), task_name="PointMazeV1")
+    unknown.restore(tmp_path / "run" / "nn" / "last.pth")
+    with pytest.raises(ConfigError, match="is not a mode of this checkpoint"):
+        unknown.run()
+    wrong_task = Player(env, "cpu", "0", task_name="AntMazeV1")
+    with pytest.raises(CheckpointError, match="task"):
+        wrong_task.restore(tmp_path / "run" / "nn" / "last.pth")
