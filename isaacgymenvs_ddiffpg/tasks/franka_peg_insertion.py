@@ -55,6 +55,9 @@ class FrankaPegInsertion(FrankaTask[FrankaPegInsertionConfig]):
     """Insert the peg into one of the block's holes; the hole is the mode. The peg is rigidly
     held in the hand, so the end effector here is the peg tip. Random initial arm pose.
 
+    The holes keep TASKS.md's y = +-0.15 and z = 0.03 but sit at x = 0.5 instead of 0.05, in
+    front of our Panda rather than against its base.
+
     Observation (13): peg-tip position and velocity, arm joint positions. Goal k: hole k.
     """
 

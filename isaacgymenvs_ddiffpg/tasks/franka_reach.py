@@ -42,6 +42,10 @@ class FrankaReach(FrankaTask[FrankaReachConfig]):
     """Reach `goal` with the end effector; a cross of two thin slabs stands between the start
     pose and the goal, so the arm goes around it through one of the cross's four quadrants.
 
+    TASKS.md's scene has these slab sizes and the goal 0.17 m beyond the cross's plane, 0.02 m
+    below its centre; the defaults keep those and put the cross in front of our Panda's `home`
+    pose, where the arm can go over it (hand down) and under it (hand forward).
+
     Observation (13): end-effector position and velocity, arm joint positions. One goal (id 1).
     """
 
