@@ -82,7 +82,7 @@ def test_reach_around_the_cross_through_all_four_quadrants() -> None:
     seed = [-1.5, -1.7, 1.4, -2.3, 2.8, 2.4, 0.0]
     under = solve_ik(task, seed, low, FORWARD)[::-1]
     joint_paths = [under[:1], under[:1], under, [mirror_y(q) for q in under], under[:1]]
-    # env 4: straight at the goal, where the cross is in the way
+    # env 4: straight at the goal, where the cross is in the way (envs 2, 3 ignore waypoints)
     paths += [[(goal, DOWN)], [(goal, DOWN)], [(goal, DOWN)]]
     ik, waypoints, joint_path = DiffIK(task), Waypoints(paths, 0.03, 30), JointPath(joint_paths)
     in_joint_space = torch.tensor([False, False, True, True, False])[:, None]
