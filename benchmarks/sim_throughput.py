@@ -34,7 +34,7 @@ def time_task(task, actions: torch.Tensor, steps: int) -> float:
 def time_raw(batch: Batch, controls, frame_skip: int, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
-        batch.ctrl[:] = controls
+        batch.ctrl[:, : controls.shape[1]] = controls  # a task may leave trailing actuators fixed
         batch.step(nstep=frame_skip)
     return time.perf_counter() - start
 
