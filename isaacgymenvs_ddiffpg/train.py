@@ -83,8 +83,18 @@ def run(cfg: DictConfig) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
+    def make_eval_task(num_envs: int):
+        return make_task(
+            cfg.task.name,
+            env=cfg.task.env,
+            num_envs=num_envs,
+            seed=seed + 1,
+            rl_device=cfg.rl_device,
+            sim=SimConfig(cfg.sim, cfg.sim_device, cfg.num_threads),
+        )
+
     runner = Runner(SuccessObserver())
-    register_rlgames(runner, lambda **_: task)
+    register_rlgames(runner, lambda **_: task, None if cfg.test else make_eval_task)
     set_seed(seed, cfg.torch_deterministic)  # the Runner re-enables cudnn benchmark and TF32
     runner.load(params)
     runner.reset()

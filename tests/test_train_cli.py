@@ -59,3 +59,49 @@ def test_bad_input_fails_with_a_clear_message(tmp_path: Path, override: str, mes
     assert done.returncode != 0
     assert message in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_ddiffpg_trains_resumes_and_plays_every_mode(tmp_path: Path) -> None:
+    args = ("task=PointMazeV1", "train=DDiffPGSmall", "num_envs=8")
+    small = (
+        "train.params.config.ddiffpg.warm_up_steps=10",
+        "train.params.config.ddiffpg.cluster_interval=10",
+        "train.params.config.ddiffpg.eval_envs=4",
+        "train.params.config.ddiffpg.save_interval=10",
+        "train.params.config.ddiffpg.log_interval=5",
+    )
+    done = train(tmp_path, *args, *small, "max_iterations=20", "experiment=dd")
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = tmp_path / "runs" / "dd"
+    assert {p.name for p in (run / "nn").glob("*.pth")} == {
+        "last.pth",
+        "PointMazeV1_iter10.pth",
+        "PointMazeV1_iter20.pth",
+    }
+    events = EventAccumulator(str(run / "summaries")).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/critic", "loss/actor", "modes/num_modes", "eval/success_rate"} <= tags
+    assert "time/update_s" in tags and "perf/env_steps_per_s" in tags
+
+    resumed = train(
+        tmp_path,
+        *args,
+        *small,
+        "max_iterations=30",
+        "experiment=dd",
+        "checkpoint=runs/dd/nn/last.pth",
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (run / "nn" / "PointMazeV1_iter30.pth").is_file()
+
+    played = train(
+        tmp_path,
+        *args,
+        "test=True",
+        "mode=all",
+        "checkpoint=runs/dd/nn/last.pth",
+        "experiment=dd_play",
+    )
+    assert played.returncode == 0, played.stderr[-2000:]
+    assert "mode 0 (z = 0, the policy picks): success" in played.stdout
+    assert '"modes": {"0":' in played.stdout

@@ -168,6 +168,8 @@ class Trainer:
                     self.run_dir / "nn" / f"{self.task_name or 'ddiffpg'}_iter{self.iteration}.pth"
                 )
             bar.update(1)
+        if self.iteration % cfg.log_interval:
+            self.log(bar)
         bar.close()
         self.save(self.run_dir / "nn" / "last.pth")
         self.writer.close()
