@@ -65,6 +65,12 @@ def run(cfg: DictConfig) -> None:
     """Train or play as `cfg` says (see README for the command-line contract)."""
     from isaacgymenvs_ddiffpg.learning.rlgames_glue import Runner, SuccessObserver, register_rlgames
 
+    if cfg.multi_gpu:
+        raise ConfigError(
+            "multi_gpu=True (torchrun) is not available in this version: every rank would train "
+            "an independent copy. Run one process per GPU with different seeds instead, or drop "
+            "multi_gpu=True."
+        )
     run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
     if cfg.num_envs is not None:
         cfg.task.env.num_envs = cfg.num_envs

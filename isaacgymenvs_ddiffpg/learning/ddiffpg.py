@@ -233,13 +233,15 @@ class DDiffPG:
         torch.nn.utils.clip_grad_norm_(self.novelty.rnd.predictor.parameters(), cfg.max_grad_norm)
         self.novelty_opt.step()
 
+        with torch.no_grad():
+            target_q = self.critic.q(obs, target_action).mean(dim=1)
         return {
             "loss/critic": loss.detach(),
             "loss/critic_per_group": group_loss,
             "loss/actor": actor_loss.detach(),
             "loss/novelty": novelty_loss.detach(),
             "reward/intrinsic": intrinsic.mean(),
-            "value/target_action_q": self.critic.q(obs, target_action).detach().mean(dim=1),
+            "value/target_action_q": target_q,
         }
 
     def discover_modes(self) -> Discovery:
@@ -313,9 +315,9 @@ class DDiffPG:
         self.critic_target.load_state_dict(state["critic_target"])
         self.critic_opt = self._make_critic_opt(num_groups)
         saved = state["critic_opt"]
-        self.critic_opt.step_count = saved["step_count"].to(self.device)
-        self.critic_opt.exp_avg = [t.to(self.device) for t in saved["exp_avg"]]
-        self.critic_opt.exp_avg_sq = [t.to(self.device) for t in saved["exp_avg_sq"]]
+        self.critic_opt.step_count = saved["step_count"].to(self.device, copy=True)
+        self.critic_opt.exp_avg = [t.to(self.device, copy=True) for t in saved["exp_avg"]]
+        self.critic_opt.exp_avg_sq = [t.to(self.device, copy=True) for t in saved["exp_avg_sq"]]
         self.novelty.load_state_dict(state["novelty"])
         self.novelty_opt.load_state_dict(state["novelty_opt"])
         if with_replay:

@@ -13,9 +13,11 @@ class TrajectoryReplay:
 
     Storage is indexed ``(env, slot, step)``. Each env writes its running episode into its current
     slot; when the episode ends the slot is closed (length, success goal id, trajectory id are
-    kept) and the env moves on to its next slot in a ring, overwriting its oldest trajectory.
-    Trajectory ``id = env + num_envs * episode_index_of_env``, so ``env = id % num_envs`` and
-    ``slot = (id // num_envs) % slots_per_env`` locate a trajectory without a search.
+    kept) and the env moves on to the slot of its oldest trajectory that is not a kept success.
+    Successful trajectories are only overwritten when every other slot of the env holds one too;
+    otherwise they leave through the per-mode caps (`evict`), as in the released settings where
+    successes stay until their cluster is full. Trajectory ``id = env + num_envs *
+    episode_index_of_env``, so ``env = id % num_envs``; its slot is found among the env's slots.
 
     Observations are kept as a ``(max_episode_length + 1)``-long sequence per slot: the
     next observation of step ``t`` is ``obs[t + 1]``, and the last one is the env's final
@@ -76,12 +78,13 @@ class TrajectoryReplay:
         self.group_of = torch.zeros(n, s, dtype=torch.long, device=dev)
         self.traj_id = torch.full((n, s), -1, dtype=torch.long, device=dev)
         self.episode_count = torch.zeros(n, dtype=torch.long, device=dev)
+        self.current_slot = torch.zeros(n, dtype=torch.long, device=dev)
         self._env = torch.arange(n, device=dev)
         self.traj_id[:, 0] = self._env
 
     def _tensors(self) -> dict[str, Tensor]:
         names = ("obs", "action", "reward", "terminated", "target_action", "length", "success")
-        names += ("closed", "valid", "group_of", "traj_id", "episode_count")
+        names += ("closed", "valid", "group_of", "traj_id", "episode_count", "current_slot")
         return {name: getattr(self, name) for name in names}
 
     @torch.no_grad()
@@ -107,7 +110,7 @@ class TrajectoryReplay:
             done: ``(N,)`` bool, the episode ended (terminated or timed out).
             success: ``(N,)`` long goal id reached (0 = failure); read where ``done``.
         """
-        env, slot = self._env, self.episode_count % self.slots_per_env
+        env, slot = self._env, self.current_slot
         step = self.length[env, slot]
         self.obs[env, slot, step] = obs.to(self.obs.dtype)
         self.obs[env, slot, step + 1] = next_obs.to(self.obs.dtype)
@@ -122,7 +125,12 @@ class TrajectoryReplay:
         self.closed[env, slot] = close
         self.success[env, slot] = torch.where(done, success.long(), 0)
         self.episode_count += close.long()
-        new_slot = self.episode_count % self.slots_per_env
+        # next slot: the oldest trajectory that is not a kept success (never the one just closed)
+        kept = (self.success > 0) & self.valid & self.closed
+        age = self.traj_id.to(torch.float64) + kept.to(torch.float64) * 2.0**60
+        age[env, slot] = torch.inf
+        new_slot = torch.where(close, age.argmin(dim=1), slot)
+        self.current_slot = new_slot
         new_id = env + self.num_envs * self.episode_count
 
         def reopen(store: Tensor, value: Tensor | int) -> None:
@@ -213,7 +221,7 @@ class TrajectoryReplay:
     def _locate(self, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         ids = ids.to(self.device, torch.long)
         env = ids % self.num_envs
-        slot = (ids // self.num_envs) % self.slots_per_env
+        slot = (self.traj_id[env] == ids[:, None]).to(torch.uint8).argmax(dim=1)
         present = (ids >= 0) & (self.traj_id[env, slot] == ids)
         return env, slot, present
 

@@ -60,10 +60,10 @@ class RlGamesVecEnv(IVecEnv):
     def reset(self) -> Tensor:
         return self.task.reset()
 
-    def get_number_of_agents(self) -> int:
+    def get_number_of_agents(self) -> int:  # pyright: ignore[reportIncompatibleMethodOverride]
         return 1
 
-    def get_env_info(self) -> dict[str, Any]:
+    def get_env_info(self) -> dict[str, Any]:  # pyright: ignore[reportIncompatibleMethodOverride]
         task = self.task
         return {
             "observation_space": task.observation_space,
@@ -77,13 +77,13 @@ class RlGamesVecEnv(IVecEnv):
             "coverage_cell": task.coverage_cell,
         }
 
-    def get_env_state(self) -> dict[str, Any]:
+    def get_env_state(self) -> dict[str, Any]:  # pyright: ignore[reportIncompatibleMethodOverride]
         return self.task.get_env_state()
 
     def set_env_state(self, env_state: dict[str, Any]) -> None:
         self.task.set_env_state(env_state)
 
-    def has_action_masks(self) -> bool:
+    def has_action_masks(self) -> bool:  # pyright: ignore[reportIncompatibleMethodOverride]
         return False
 
     def seed(self, seed: int) -> None:
@@ -177,7 +177,7 @@ class DDiffPGAgent(BaseAlgorithm):
         self.model = self.trainer.algo.actor
 
     @property
-    def device(self) -> torch.device:
+    def device(self) -> torch.device:  # pyright: ignore[reportIncompatibleVariableOverride, reportIncompatibleMethodOverride]
         return self.trainer.device
 
     def clear_stats(self) -> None:
@@ -189,13 +189,13 @@ class DDiffPGAgent(BaseAlgorithm):
     def train_epoch(self) -> None:
         raise NotImplementedError("DDiffPG runs its own loop; call train().")
 
-    def get_full_state_weights(self) -> dict[str, Any]:
+    def get_full_state_weights(self) -> dict[str, Any]:  # pyright: ignore[reportIncompatibleMethodOverride]
         return self.trainer.state_dict()
 
     def set_full_state_weights(self, weights: dict[str, Any], set_epoch: bool = True) -> None:
         self.trainer.load_state_dict(weights)
 
-    def get_weights(self) -> dict[str, Any]:
+    def get_weights(self) -> dict[str, Any]:  # pyright: ignore[reportIncompatibleMethodOverride]
         return {"actor": self.trainer.algo.actor.state_dict()}
 
     def set_weights(self, weights: dict[str, Any]) -> None:

@@ -217,7 +217,8 @@ class Trainer:
         cell = float(self.info.get("coverage_cell", 1.0))
         replay = self.algo.replay
         steps = torch.arange(replay.obs.shape[2], device=self.device)
-        visited = steps[None, None, :] <= replay.length[:, :, None]
+        stored = (replay.length > 0) & replay.valid
+        visited = (steps[None, None, :] <= replay.length[:, :, None]) & stored[:, :, None]
         features = replay.obs[..., : self.algo.mode_feature_dim][visited]
         return int(torch.unique(torch.floor(features / cell), dim=0).shape[0])
 

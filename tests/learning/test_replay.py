@@ -23,6 +23,7 @@ class MarkerEnv:
 
     def __init__(self, lengths: list[list[int]]) -> None:
         self.lengths = lengths
+        self.succeed = {0, 1}  # envs whose episodes end at a goal (goal id = env + 1)
         self.episode = [0] * len(lengths)
         self.t = [0] * len(lengths)
 
@@ -37,7 +38,7 @@ class MarkerEnv:
             self.t[n] += 1
             ends = self.t[n] == self.lengths[n][self.episode[n] % len(self.lengths[n])]
             done.append(ends)
-            success.append(n + 1 if ends and n != 2 else 0)
+            success.append(n + 1 if ends and n in self.succeed else 0)
             final.append([n, self.episode[n], 100 + self.t[n]])
             if ends:
                 self.episode[n] += 1
@@ -197,3 +198,16 @@ def test_state_dict_round_trip() -> None:
     fill(restored, twin, 4)
     for key, value in buffer.state_dict().items():
         assert torch.equal(value, restored.state_dict()[key]), key
+
+
+def test_successes_are_kept_while_failures_take_the_ring() -> None:
+    buffer, env = make_buffer(memory_size=9), MarkerEnv([[2], [2], [2]])
+    assert buffer.slots_per_env == 3
+    fill(buffer, env, 2)  # episode 0 done everywhere: successes for envs 0 and 1, env 2 failed
+    buffer.evict(torch.tensor([1]))  # env 1's success leaves through a per-mode cap
+    env.succeed = set()
+    fill(buffer, env, 10)  # five more episodes per env, all failures
+    ids = buffer.completed(feature_dim=1)["ids"].tolist()
+    assert 0 in ids  # env 0's success survived five failures in a 3-slot ring
+    assert 1 not in ids and 2 not in ids  # the evicted success and the failure were overwritten
+    assert sorted(i for i in ids if i % NUM_ENVS == 2) == [4 * NUM_ENVS + 2, 5 * NUM_ENVS + 2]
