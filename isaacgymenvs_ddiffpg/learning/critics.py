@@ -241,6 +241,7 @@ def critic_loss(
     next_action: Tensor,
     not_done: Tensor,
     gamma: float,
+    group_weight: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Cross-entropy of each head against the clipped double-Q target distribution.
 
@@ -253,6 +254,7 @@ def critic_loss(
         action, next_action: (G, B, act_dim); next_action is a' from the actor.
         reward, not_done: (G, B); not_done is 0 only at true terminals.
         gamma: discount.
+        group_weight: (G,) optional weight of each group's loss (0 leaves a group untrained).
 
     Returns:
         loss: scalar to backpropagate.
@@ -262,7 +264,8 @@ def critic_loss(
     log_probs = critic.logits(obs, action).log_softmax(dim=-1)
     cross_entropy = -(target * log_probs).sum(dim=-1)
     group_loss = cross_entropy.sum(dim=0).mean(dim=-1)
-    return group_loss.sum(), group_loss.detach()
+    weighted = group_loss if group_weight is None else group_loss * group_weight
+    return weighted.sum(), group_loss.detach()
 
 
 @torch.no_grad()

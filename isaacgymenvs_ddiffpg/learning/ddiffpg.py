@@ -193,6 +193,7 @@ class DDiffPG:
             next_action,
             (~batch["terminated"]).to(reward.dtype),
             cfg.gamma,
+            batch["has_data"].to(reward.dtype),  # a mode left without data is not trained
         )
         self.critic_opt.zero_grad()
         loss.backward()
@@ -208,6 +209,9 @@ class DDiffPG:
             cfg.action_steps,
             cfg.action_lr,
             max_grad_norm=cfg.max_grad_norm,
+        )
+        target_action = torch.where(
+            batch["has_data"][:, None, None], target_action, batch["target_action"]
         )
         self.replay.write_target_actions(batch["indices"], target_action)
 

@@ -164,14 +164,16 @@ class TrajectoryReplay:
             ``obs`` (G, B, obs_dim), ``action`` (G, B, act_dim), ``reward`` (G, B),
             ``next_obs`` (G, B, obs_dim), ``terminated`` (G, B) bool, ``target_action``
             (G, B, act_dim) (group ``g``'s slot ``g``), ``indices`` (G, B) flat transition
-            indices for `write_target_actions`.
+            indices for `write_target_actions`, ``has_data`` (G,) bool: false for a group that
+            had no trajectories and drew from group 0's distribution instead.
         """
         groups = torch.arange(num_groups, device=self.device)
         weight = (self.length * self.valid).flatten()
         member = self.group_of.flatten()[None, :] == groups[:, None]
         member[0] = True
         per_group = weight[None, :] * member
-        per_group = torch.where(per_group.sum(1, keepdim=True) > 0, per_group, weight[None, :])
+        has_data = per_group.sum(1) > 0
+        per_group = torch.where(has_data[:, None], per_group, weight[None, :])
         # Inverse-CDF draw of one transition index u per sample: a trajectory is hit with
         # probability proportional to its length, and u's offset inside it is the step.
         cdf = per_group.cumsum(1)
@@ -193,6 +195,7 @@ class TrajectoryReplay:
             "terminated": self.terminated.flatten()[indices],
             "target_action": target[groups[:, None], indices],
             "indices": indices,
+            "has_data": has_data,
         }
 
     @torch.no_grad()

@@ -200,3 +200,28 @@ def test_remap_copies_group_identity_and_resets_fresh_optimiser_state():
     grad_norm = optimizer.step()
     assert grad_norm.shape == (4,) and group_loss.shape == (4,)
     torch.testing.assert_close(optimizer.step_count, torch.tensor([4.0, 4.0, 1.0, 1.0]))
+
+
+def test_zero_group_weight_leaves_that_group_untrained():
+    torch.manual_seed(0)
+    critic = GroupDistributionalDoubleQ(3, 4, 2, hidden=(16,), num_atoms=11, v_max=10.0)
+    target_critic = GroupDistributionalDoubleQ(3, 4, 2, hidden=(16,), num_atoms=11, v_max=10.0)
+    obs, action = torch.randn(3, 8, 4), torch.rand(3, 8, 2)
+    reward, not_done = torch.ones(3, 8), torch.ones(3, 8)
+    loss, group_loss = critic_loss(
+        critic,
+        target_critic,
+        obs,
+        action,
+        reward,
+        obs,
+        action,
+        not_done,
+        0.99,
+        group_weight=torch.tensor([1.0, 0.0, 1.0]),
+    )
+    loss.backward()
+    first = next(critic.parameters())
+    per_group = first.grad.view(3, -1).abs().sum(dim=1)
+    assert per_group[1] == 0 and per_group[0] > 0 and per_group[2] > 0
+    assert (group_loss > 0).all()  # the logged loss still covers every group

@@ -124,6 +124,7 @@ def test_groups_sample_only_their_trajectories_and_empty_groups_fall_back() -> N
     assert batch["obs"].shape == (3, 512, OBS_DIM) and batch["indices"].shape == (3, 512)
     assert set(traj_ids(batch)[1].tolist()) == set(group_one.tolist())
     assert len(set(traj_ids(batch)[2].tolist())) > len(group_one)  # group 2 empty -> all data
+    assert batch["has_data"].tolist() == [True, True, False]
 
 
 def test_running_episodes_are_sampled_by_group_zero_only() -> None:
