@@ -4,9 +4,9 @@
     python benchmarks/sim_throughput.py --tasks FrankaReach --num-envs 512
 
 Both sides step the task's own compiled model with the task's frame skip on the same number of
-threads; the raw side only writes controls and steps (no observations, rewards or resets). The
-two are measured in alternating blocks and the ratio is the median of the per-block ratios, so
-machine noise hits both alike.
+threads, from the same physics states and with the same controls; the raw side only writes
+controls and steps (no observations, rewards or resets). The two are measured in alternating
+blocks and the ratio is the median of the per-block ratios, so machine noise hits both alike.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def measure(name: str, num_envs: int, blocks: int, min_block_s: float) -> dict:
     steps *= 4
     task_s, raw_s, ratios = [], [], []
     for _ in range(blocks):
+        start_state = task.sim.get_state().numpy()
         t_task = time_task(task, actions, steps)
+        batch.state[...] = start_state  # the raw side steps the same states the task stepped
         t_raw = time_raw(batch, controls, task.frame_skip, steps)
         task_s.append(t_task)
         raw_s.append(t_raw)
