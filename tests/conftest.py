@@ -1,7 +1,11 @@
-"""Shared pytest setup: GPU tests skip themselves on machines without CUDA."""
+"""Shared pytest setup: offscreen rendering through EGL; GPU tests skip without CUDA."""
 
-import pytest
-import torch
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported: headless rendering
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -97,3 +97,14 @@ def test_returned_observations_are_not_live_buffers() -> None:
     second = task.step(torch.ones(2, 2))[0]
     assert torch.equal(first, kept)  # stepping did not overwrite what reset returned
     assert not torch.equal(first, second)
+
+
+def test_render_one_env_offscreen() -> None:
+    task = make_task("PointMazeV1", num_envs=2)
+    first = task.render(0, width=64, height=48, camera="overview")
+    assert first.shape == (48, 64, 3) and first.dtype.name == "uint8"
+    assert first.std() > 10  # not a blank frame
+    task.sim.qpos[0, 0] = -8.0  # move the ball to the goal cell
+    moved = task.render(0, width=64, height=48, camera="overview")
+    assert (moved != first).any()
+    assert (task.render(1, width=64, height=48, camera="overview") != moved).any()
