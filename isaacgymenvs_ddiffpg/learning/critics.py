@@ -1,12 +1,13 @@
-"""Per-group distributional double-Q critics stacked over groups, their C51 loss and optimiser."""
+"""Per-group distributional double-Q critics stacked over groups, and their C51 loss."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
+
+from isaacgymenvs_ddiffpg.learning.group_adamw import GroupAdamW
 
 
 def remap_stacked(tensor: Tensor, num_groups: int, source: Tensor) -> Tensor:
@@ -273,91 +274,6 @@ def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """Polyak averaging: target <- (1 - tau) target + tau online."""
     target_params, online_params = tuple(target.parameters()), tuple(online.parameters())
     torch._foreach_lerp_(target_params, online_params, tau)  # pyright: ignore[reportPrivateImportUsage]
-
-
-class GroupAdamW:
-    """AdamW over group-stacked parameters with per-group step counts and grad-norm clipping.
-
-    Each group's update depends only on its own slice, so a group restarted after
-    re-clustering (``fresh``) redoes Adam's bias correction from step 0 while the others carry on.
-    """
-
-    def __init__(
-        self,
-        params: Iterable[nn.Parameter],
-        num_groups: int,
-        lr: float = 5e-4,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        max_grad_norm: float | None = 1.0,
-    ) -> None:
-        self.params = list(params)
-        self.num_groups = num_groups
-        self.lr, self.betas, self.eps = lr, betas, eps
-        self.weight_decay, self.max_grad_norm = weight_decay, max_grad_norm
-        device = self.params[0].device
-        self.step_count = torch.zeros(num_groups, device=device)
-        self.exp_avg = [torch.zeros_like(p).view(num_groups, -1) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p).view(num_groups, -1) for p in self.params]
-
-    def zero_grad(self) -> None:
-        """Drop all gradients."""
-        for param in self.params:
-            param.grad = None
-
-    @torch.no_grad()
-    def step(self) -> Tensor:
-        """Clip each group's gradient to ``max_grad_norm`` and apply one AdamW step.
-
-        Returns:
-            grad_norm: (G,) per-group gradient norms before clipping.
-        """
-        groups = self.num_groups
-        grads = [
-            torch.zeros_like(p).view(groups, -1) if p.grad is None else p.grad.reshape(groups, -1)
-            for p in self.params
-        ]
-        grad_norm = torch.stack([grad.square().sum(dim=1) for grad in grads]).sum(dim=0).sqrt()
-        clip = torch.ones_like(grad_norm)
-        if self.max_grad_norm is not None:
-            clip = (self.max_grad_norm / (grad_norm + 1e-6)).clamp(max=1.0)
-        beta1, beta2 = self.betas
-        self.step_count += 1
-        step_size = (self.lr / (1.0 - beta1**self.step_count)).unsqueeze(1)
-        bias_correction2_sqrt = (1.0 - beta2**self.step_count).sqrt().unsqueeze(1)
-        for param, grad, exp_avg, exp_avg_sq in zip(
-            self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True
-        ):
-            grad = grad * clip.unsqueeze(1)
-            value = param.view(groups, -1)
-            value.mul_(1.0 - self.lr * self.weight_decay)
-            exp_avg.lerp_(grad, 1.0 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-            value.sub_(step_size * exp_avg / denom)
-        return grad_norm
-
-    @torch.no_grad()
-    def remap_groups(
-        self, source: Tensor, fresh: Tensor, params: Iterable[nn.Parameter] | None = None
-    ) -> None:
-        """Remap optimiser state to match a remap of the parameters' groups.
-
-        Args:
-            source: (G_new,) long, new group j takes old group source[j]'s moments and step.
-            fresh: (G_new,) bool, new groups whose moments are zeroed and step reset to 0.
-            params: the remapped parameters, in the original order, when the network replaced
-                its Parameter objects (as ``GroupDistributionalDoubleQ.remap_groups`` does).
-        """
-        if params is not None:
-            self.params = list(params)
-        keep = (~fresh).to(self.step_count.dtype)
-        self.step_count = self.step_count[source] * keep
-        keep = keep.unsqueeze(1)
-        self.exp_avg = [state[source] * keep for state in self.exp_avg]
-        self.exp_avg_sq = [state[source] * keep for state in self.exp_avg_sq]
-        self.num_groups = source.shape[0]
 
 
 def remap_groups(

@@ -11,15 +11,16 @@ from torch import Tensor
 
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
 from isaacgymenvs_ddiffpg.learning.critics import (
-    GroupAdamW,
     GroupDistributionalDoubleQ,
     critic_loss,
     remap_groups,
     soft_update,
 )
 from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
+from isaacgymenvs_ddiffpg.learning.discovery import Discovery, discover_modes
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
-from isaacgymenvs_ddiffpg.learning.modes import Discovery, ModeEmbeddings, discover_modes
+from isaacgymenvs_ddiffpg.learning.group_adamw import GroupAdamW
+from isaacgymenvs_ddiffpg.learning.modes import ModeEmbeddings
 from isaacgymenvs_ddiffpg.learning.novelty import Novelty
 from isaacgymenvs_ddiffpg.learning.replay import TrajectoryReplay
 from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions

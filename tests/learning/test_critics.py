@@ -5,7 +5,6 @@ import torch
 from torch import nn
 
 from isaacgymenvs_ddiffpg.learning.critics import (
-    GroupAdamW,
     GroupDistributionalDoubleQ,
     GroupLinear,
     c51_projection,
@@ -14,6 +13,7 @@ from isaacgymenvs_ddiffpg.learning.critics import (
     soft_update,
     target_distribution,
 )
+from isaacgymenvs_ddiffpg.learning.group_adamw import GroupAdamW
 
 
 @pytest.fixture(autouse=True)

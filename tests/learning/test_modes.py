@@ -3,12 +3,12 @@
 import numpy as np
 import torch
 
+from isaacgymenvs_ddiffpg.learning.discovery import discover_modes
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
 from isaacgymenvs_ddiffpg.learning.modes import (
     ModeEmbeddings,
     assign_failures,
     cap_clusters,
-    discover_modes,
     match_modes,
 )
 

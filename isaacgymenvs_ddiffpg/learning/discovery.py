@@ -1,0 +1,96 @@
+"""One mode-discovery round: cluster successes, assign failures, match old modes, apply caps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from isaacgymenvs_ddiffpg.learning.dtw import DTWCache, resample_paths
+from isaacgymenvs_ddiffpg.learning.modes import (
+    ModePlan,
+    assign_failures,
+    cap_clusters,
+    cluster_successes,
+    match_modes,
+)
+
+
+@dataclass
+class Discovery:
+    """One mode-discovery round: the plan and the new labels to write into the replay.
+
+    Attributes:
+        plan: how new groups take over the old groups' critics, slots and embeddings.
+        ids: ``(M,)`` long, kept completed trajectories (for `TrajectoryReplay.set_groups`).
+        groups: ``(M,)`` long, their new group labels (0 = exploration only).
+        evict_ids: ``(E,)`` long, trajectories over the per-cluster caps.
+        success_labels: success id -> cluster, the ``old_labels_by_id`` of the next round.
+    """
+
+    plan: ModePlan
+    ids: Tensor
+    groups: Tensor
+    evict_ids: Tensor
+    success_labels: dict[int, int]
+
+
+def discover_modes(
+    trajectories: Mapping[str, Tensor],
+    cache: DTWCache,
+    old_success_labels: Mapping[int, int],
+    old_mode_ids: Sequence[int] | None,
+    threshold: float | None,
+    capacity: int,
+    rng: np.random.Generator,
+    resample_len: int | None = None,
+    max_clusters: int = 10,
+) -> Discovery:
+    """Clusters successes, assigns failures, matches clusters to old modes and applies caps.
+
+    Args:
+        trajectories: `TrajectoryReplay.completed` output (``ids``, ``success``, ``lengths``,
+            ``paths`` (M, L + 1, F)).
+        cache: DTW cache of the success-success distances.
+        old_success_labels: previous round's ``success_labels`` ({} before the first round).
+        old_mode_ids: previous plan's ``mode_ids`` (None before the first round).
+        threshold: clustering threshold (None: 0.7 x the largest merge height).
+        capacity: buffer capacity in trajectories, for the per-cluster caps.
+        rng: seeded generator for failure assignment and eviction.
+        resample_len: resample every path to this many points first (None: full length).
+        max_clusters: safety valve of `cluster_successes`.
+
+    Returns:
+        The round's `Discovery`; overlap matching uses the success labels only.
+    """
+    ids, paths = trajectories["ids"], trajectories["paths"]
+    lengths = trajectories["lengths"].to(paths.device) + 1
+    if resample_len is not None:
+        paths = resample_paths(paths, lengths, resample_len)
+        lengths = torch.full_like(lengths, resample_len)
+    success = (trajectories["success"] > 0).cpu().numpy()
+    ids_host = ids.cpu().numpy()
+    win = torch.as_tensor(np.flatnonzero(success), device=paths.device)
+    lose = torch.as_tensor(np.flatnonzero(~success), device=paths.device)
+    dist = cache.distances(ids[win.to(ids.device)], paths[win], lengths[win], key=resample_len)
+    labels = np.zeros(len(ids_host), dtype=np.int64)
+    labels[success] = cluster_successes(dist, threshold, max_clusters)
+    labels[~success] = assign_failures(
+        paths[lose], lengths[lose], paths[win], lengths[win], labels[success], rng
+    )
+    success_labels = {
+        int(i): int(k) for i, k in zip(ids_host[success], labels[success], strict=True)
+    }
+    plan = match_modes(old_success_labels, success_labels, old_mode_ids)
+    evict = cap_clusters(ids_host, labels, success, capacity, rng)
+    keep = ~np.isin(ids_host, evict)
+    return Discovery(
+        plan=plan,
+        ids=torch.as_tensor(ids_host[keep]),
+        groups=torch.as_tensor(labels[keep]),
+        evict_ids=torch.as_tensor(evict),
+        success_labels={i: k for i, k in success_labels.items() if i not in set(evict.tolist())},
+    )
