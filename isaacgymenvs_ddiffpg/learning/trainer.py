@@ -73,6 +73,7 @@ class Trainer:
         self.rollout_group = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.iteration = 0
         self.env_steps = 0
+        self.first_mode_steps: int | None = None
         self._reset_stats()
         self.timer = PhaseTimer(self.device)
         self.writer: SummaryWriter | None = None
@@ -88,8 +89,9 @@ class Trainer:
             return 1.0
         if cfg.exploration == "fixed":
             return cfg.exploration_fix_ratio
-        if cfg.exploration == "linear":
-            return min(1.0, self.env_steps / stop)
+        if cfg.exploration == "linear":  # 0 -> 1 from the first discovered mode to the stop
+            first = self.first_mode_steps if self.first_mode_steps is not None else self.env_steps
+            return min(1.0, (self.env_steps - first) / max(stop - first, 1.0))
         return 1.0 - 1.0 / (num_modes + 1)
 
     def assign_groups(self, env_mask: Tensor) -> None:
@@ -187,6 +189,8 @@ class Trainer:
         start = time.perf_counter()
         found = self.algo.discover_modes()
         cluster_s = time.perf_counter() - start
+        if self.first_mode_steps is None and self.algo.num_groups > 1:
+            self.first_mode_steps = self.env_steps
         self.assign_groups(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         assert self.writer is not None
         step = self.env_steps
@@ -269,6 +273,7 @@ class Trainer:
             "config": dataclasses.asdict(self.cfg),
             "iteration": self.iteration,
             "env_steps": self.env_steps,
+            "first_mode_steps": self.first_mode_steps,
             "algo": self.algo.state_dict(),
             "obs": self.obs,
             "rollout_group": self.rollout_group,
@@ -286,6 +291,7 @@ class Trainer:
         """Continue a run from `state_dict` output (checked for compatibility first)."""
         self.algo.load_state_dict(state["algo"])
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
+        self.first_mode_steps = state["first_mode_steps"]
         self.obs = state["obs"].to(self.device)
         self.rollout_group = state["rollout_group"].to(self.device)
         torch.set_rng_state(state["torch_rng"])

@@ -145,3 +145,19 @@ def test_player_plays_each_mode_and_rejects_unknown_ones(tmp_path: Path) -> None
     wrong_task = Player(env, "cpu", "0", task_name="AntMazeV1")
     with pytest.raises(CheckpointError, match="task"):
         wrong_task.restore(tmp_path / "run" / "nn" / "last.pth")
+
+
+def test_exploit_share_schedules(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, max_iterations=1, max_env_steps=1000)
+    assert trainer.exploit_share() == 0.0  # no modes yet: everyone explores
+    trainer.algo.embeddings.mode_ids = [0, 1, 2]  # pretend two modes were found
+    trainer.env_steps = 100
+    assert trainer.exploit_share() == pytest.approx(2 / 3)  # prop: K / (K + 1)
+    trainer.env_steps = 700
+    assert trainer.exploit_share() == 1.0  # exploration stops at 70% of the budget
+    trainer.cfg.exploration, trainer.first_mode_steps = "linear", 200
+    trainer.env_steps = 450
+    assert trainer.exploit_share() == pytest.approx(0.5)  # halfway from first mode to the stop
+    trainer.cfg.exploration = "fixed"
+    trainer.env_steps = 100
+    assert trainer.exploit_share() == 0.5
