@@ -15,16 +15,6 @@ from isaacgymenvs_ddiffpg.learning.critics import (
 )
 from isaacgymenvs_ddiffpg.learning.group_adamw import GroupAdamW
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Small nets train several times faster on one thread when other jobs share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 PROBS = torch.tensor([0.1, 0.2, 0.3, 0.25, 0.15])
 SUPPORT = torch.linspace(0.0, 4.0, 5)
 

@@ -2,19 +2,9 @@
 
 import math
 
-import pytest
 import torch
 
 from isaacgymenvs_ddiffpg.learning.diffusion import DDPMSchedule, DiffusionNet, DiffusionPolicy
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Small nets train several times faster on one thread when other jobs share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_cosine_cap_betas_match_hand_computation():

@@ -63,7 +63,6 @@ def make_trainer(run_dir: Path, max_iterations: int, num_envs: int = 8, **overri
 
 
 def test_resume_ends_with_identical_weights(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     straight = make_trainer(tmp_path / "a", max_iterations=100)
     straight.train()
     assert straight.algo.num_groups >= 2, "the easy maze should give modes to re-map"
