@@ -7,6 +7,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from isaacgymenvs_ddiffpg.learning.baselines.config import DIPOConfig, SACConfig, TD3Config
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
 
 
@@ -59,7 +60,11 @@ class RootConfig:
 
 def register_configs() -> None:
     """Register the typed schemas: `base_config` (cfg/config.yaml's defaults) and
-    `ddiffpg_schema` (every key of cfg/train/DDiffPG.yaml's `ddiffpg` section, with its type)."""
+    `ddiffpg_schema` (every key of cfg/train/DDiffPG.yaml's `ddiffpg` section, with its type),
+    and `td3_schema`, `sac_schema`, `dipo_schema` for the baselines' sections."""
     store = ConfigStore.instance()
     store.store(name="base_config", node=RootConfig)
     store.store(name="ddiffpg_schema", node=DDiffPGConfig)
+    store.store(name="td3_schema", node=TD3Config)
+    store.store(name="sac_schema", node=SACConfig)
+    store.store(name="dipo_schema", node=DIPOConfig)

@@ -19,6 +19,7 @@ from rl_games.interfaces.base_algorithm import BaseAlgorithm
 from rl_games.torch_runner import Runner
 from torch import Tensor
 
+from isaacgymenvs_ddiffpg.learning.agents import AGENT_CONFIGS
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
 from isaacgymenvs_ddiffpg.learning.player import Player
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
@@ -150,8 +151,26 @@ def ddiffpg_config(config: dict[str, Any]) -> DDiffPGConfig:
         ) from None
 
 
+def agent_config(algo_name: str, config: dict[str, Any]) -> DDiffPGConfig:
+    """Typed settings of `algo_name` (ddiffpg, td3, sac, dipo) from `params.config.<algo_name>`."""
+    schema = AGENT_CONFIGS[algo_name]
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), config.get(algo_name, {}))
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    except (OmegaConfBaseException, ValueError) as err:
+        keys = ", ".join(schema.__dataclass_fields__)
+        raise ConfigError(
+            f"Invalid train.params.config.{algo_name}: {getattr(err, 'msg', err)}. Valid keys "
+            f"(typed in {schema.__module__.replace('.', '/')}.py): {keys}."
+        ) from None
+
+
 class DDiffPGAgent(BaseAlgorithm):
-    """DDiffPG as an rl-games algorithm (`algo.name: ddiffpg`); the work is done by `Trainer`."""
+    """DDiffPG as an rl-games algorithm (`algo.name: ddiffpg`); the work is done by `Trainer`.
+
+    The baselines run through the same class (`algo.name: td3`, `sac`, `dipo`): the name picks
+    the typed settings section and with it the agent the Trainer builds.
+    """
 
     def __init__(self, base_name: str, params: dict[str, Any]) -> None:
         config = params["config"]
@@ -160,7 +179,7 @@ class DDiffPGAgent(BaseAlgorithm):
         self.vec_env = vecenv.create_vec_env(
             env_name, config["num_actors"], **config.get("env_config", {})
         )
-        cfg = ddiffpg_config(config)
+        cfg = agent_config(params["algo"]["name"], config)
         eval_creator = _EVAL_ENV_CREATORS.get(env_name)
         eval_env = RlGamesVecEnv(eval_creator(cfg.eval_envs)) if eval_creator else None
         run_dir = Path(config.get("train_dir", "runs")) / config["full_experiment_name"]
@@ -232,7 +251,8 @@ def register_rlgames(
 ) -> None:
     """Register our vecenv under `ENV_NAME` and our algorithms and players with `runner`.
 
-    Algorithms: `ddiffpg` (DDiffPG agent and player) and `rlgames_sac` (rl-games' SAC).
+    Algorithms: `ddiffpg` (DDiffPG agent and player), our baselines `td3`, `sac` and `dipo`
+    (same agent and player classes) and `rlgames_sac` (rl-games' SAC).
     IsaacGymEnvs users can call this from their own train.py with their own `env_creator`.
 
     Args:
@@ -252,5 +272,8 @@ def register_rlgames(
         _EVAL_ENV_CREATORS[ENV_NAME] = eval_env_creator
     runner.algo_factory.register_builder("ddiffpg", lambda **kw: DDiffPGAgent(**kw))
     runner.player_factory.register_builder("ddiffpg", lambda **kw: DDiffPGPlayer(**kw))
+    for name in ("td3", "sac", "dipo"):  # the baselines train through the same Trainer
+        runner.algo_factory.register_builder(name, lambda **kw: DDiffPGAgent(**kw))
+        runner.player_factory.register_builder(name, lambda **kw: DDiffPGPlayer(**kw))
     runner.algo_factory.register_builder("rlgames_sac", lambda **kw: BoundedSACAgent(**kw))
     runner.player_factory.register_builder("rlgames_sac", lambda **kw: SACPlayer(**kw))

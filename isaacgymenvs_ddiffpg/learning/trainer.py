@@ -12,9 +12,9 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from isaacgymenvs_ddiffpg.learning.agents import make_agent
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint, save_checkpoint
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
-from isaacgymenvs_ddiffpg.learning.ddiffpg import DDiffPG
 from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
 from isaacgymenvs_ddiffpg.utils.timing import PhaseTimer
 
@@ -56,7 +56,7 @@ class Trainer:
         self.num_envs = self.obs.shape[0]
         self.num_goals = int(self.info["num_goals"])
         self.max_episode_length = int(self.info["max_episode_length"])
-        self.algo = DDiffPG(
+        self.algo = make_agent(
             cfg,
             obs_dim=self.info["observation_space"].shape[0],
             act_dim=self.info["action_space"].shape[0],

@@ -1,0 +1,97 @@
+"""DIPO baseline: DDiffPG's diffusion actor and action-gradient targets, one critic, no modes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent
+from isaacgymenvs_ddiffpg.learning.baselines.config import DIPOConfig
+from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
+from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
+
+
+class DIPO(BaselineAgent):
+    """DIPO (Yang et al., 2023) as in DDiffPG's released baselines: DDiffPG without modes.
+
+    The same DDPM actor (conditioned on the state only), the same action-gradient target
+    actions (Adam ascent on min(Q1, Q2), written back into the replay) and one behaviour-
+    cloning step per update; a single C51 clipped double-Q trained on extrinsic + intrinsic
+    reward over all data, no clustering, no mode critics, no multimodal batch. Exploration:
+    the Trainer's mixed per-env Gaussian noise. Arguments as for `BaselineAgent`.
+    """
+
+    cfg: DIPOConfig
+    actor: DiffusionPolicy
+
+    def __init__(self, cfg: DIPOConfig, *args: Any, **kwargs: Any) -> None:
+        super().__init__(cfg, *args, **kwargs)
+        self.actor = DiffusionPolicy(
+            self.obs_dim, self.act_dim, cfg.denoising_steps, cfg.time_dim, tuple(cfg.actor_hidden)
+        ).to(self.device)
+        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, mode_embedding: Tensor, noise_std: Tensor | None = None) -> Tensor:
+        """Sample the diffusion policy, plus optional per-env Gaussian noise.
+
+        Args:
+            obs: (N, obs_dim).
+            mode_embedding: (N, embedding_dim), ignored (DIPO has no modes).
+            noise_std: (N,) std of added Gaussian exploration noise, or None for none.
+
+        Returns:
+            actions: (N, act_dim) in [-1, 1].
+        """
+        actions = self.actor.sample(obs, self.generator)
+        if noise_std is not None:
+            noise = torch.randn(actions.shape, device=self.device, generator=self.generator)
+            actions = actions + noise * noise_std[:, None]
+        return actions.clamp(-1.0, 1.0)
+
+    def update(self) -> dict[str, Tensor]:
+        """One learner update in DDiffPG's order, with a single group.
+
+        Returns:
+            Detached losses and statistics for logging.
+        """
+        cfg, gen = self.cfg, self.generator
+        # 1. A uniform batch; reward = extrinsic + NovelD bonus.
+        batch = self.sample()
+        obs = batch["obs"]
+        # 2. Critic step; a' sampled from the actor on s', with TD3 smoothing noise.
+        next_action = self.actor.sample(batch["next_obs"][0], gen)[None]
+        critic_loss = self.critic_step(batch, self.smoothed(next_action))
+        # 3. Target actions: Adam ascent on the just-updated min(Q1, Q2), written back.
+        target_action = improve_target_actions(
+            self.critic.q,
+            obs,
+            batch["target_action"],
+            cfg.action_steps,
+            cfg.action_lr,
+            max_grad_norm=cfg.max_grad_norm,
+        )
+        self.replay.write_target_actions(batch["indices"], target_action)
+        # 4. One diffusion behaviour-cloning step on (s, a_target).
+        actor_loss = self.actor.loss(obs[0], target_action[0], gen)
+        self.step_actor(actor_loss, self.actor_opt)
+        # 5. One novelty step.
+        self.num_updates += 1
+        with torch.no_grad():
+            target_q = self.critic.q(obs, target_action).mean()
+        return {
+            "loss/critic": critic_loss,
+            "loss/actor": actor_loss.detach(),
+            "loss/novelty": self.novelty_step(batch),
+            "reward/intrinsic": batch["intrinsic"].mean(),
+            "value/target_action_q": target_q,
+        }
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"actor": self.actor.state_dict(), "actor_opt": self.actor_opt.state_dict()}
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.actor_opt.load_state_dict(state["actor_opt"])

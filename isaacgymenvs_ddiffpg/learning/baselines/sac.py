@@ -1,0 +1,164 @@
+"""SAC baseline: a tanh-Gaussian actor with a learned temperature on DDiffPG's critic."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, mlp
+from isaacgymenvs_ddiffpg.learning.baselines.config import SACConfig
+
+
+class TanhGaussianActor(nn.Module):
+    """pi(a | s) = tanh(N(mu(s), sigma(s)^2)), with log sigma squashed into [min, max]."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: tuple[int, ...],
+        log_std_min: float = -5.0,
+        log_std_max: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, 2 * act_dim)
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Gaussian parameters before the tanh.
+
+        Args:
+            obs: (..., obs_dim).
+
+        Returns:
+            mean: (..., act_dim); log_std: (..., act_dim) in [log_std_min, log_std_max].
+        """
+        mean, raw = self.net(obs).chunk(2, dim=-1)
+        scale = 0.5 * (self.log_std_max - self.log_std_min)
+        return mean, self.log_std_min + scale * (torch.tanh(raw) + 1.0)
+
+    def sample(
+        self, obs: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """A reparameterised sample and its log-probability (with the tanh correction).
+
+        Args:
+            obs: (..., obs_dim).
+            generator: generator on ``obs.device`` for the noise.
+
+        Returns:
+            action: (..., act_dim) in (-1, 1); log_prob: (...).
+        """
+        mean, log_std = self(obs)
+        noise = torch.randn(mean.shape, device=obs.device, dtype=obs.dtype, generator=generator)
+        pre_tanh = mean + log_std.exp() * noise
+        action = torch.tanh(pre_tanh)
+        gaussian = -0.5 * noise.square() - log_std - 0.5 * math.log(2 * math.pi)
+        # log |d tanh(u) / du| = 2 (log 2 - u - softplus(-2u)), the stable form of log(1 - a^2).
+        squash = 2.0 * (math.log(2.0) - pre_tanh - nn.functional.softplus(-2.0 * pre_tanh))
+        return action, (gaussian - squash).sum(dim=-1)
+
+
+class SAC(BaselineAgent):
+    """Soft actor-critic (Haarnoja et al., 2018) in this framework, as released for DDiffPG.
+
+    Critic: DDiffPG's C51 clipped double-Q with one group (the same critic for every
+    algorithm). The entropy term enters the distributional target as a per-sample reward
+    shift, r + gamma (z - alpha log pi(a'|s')) = (r - gamma alpha log pi(a'|s')) + gamma z,
+    so the projection stays C51's; the shifted atoms are clipped to [v_min, v_max] like any
+    other. The temperature alpha is learned (Adam on log alpha) toward `target_entropy`
+    (default -act_dim). Rollouts sample the policy (its own noise; the Trainer's mixed noise
+    std only switches sampling on), evaluation uses the mean action tanh(mu).
+    Arguments as for `BaselineAgent`.
+    """
+
+    cfg: SACConfig
+    actor: TanhGaussianActor
+
+    def __init__(self, cfg: SACConfig, *args: Any, **kwargs: Any) -> None:
+        super().__init__(cfg, *args, **kwargs)
+        self.actor = TanhGaussianActor(
+            self.obs_dim, self.act_dim, tuple(cfg.actor_hidden), cfg.log_std_min, cfg.log_std_max
+        ).to(self.device)
+        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
+        self.log_alpha = torch.tensor(math.log(cfg.init_alpha), device=self.device)
+        self.log_alpha.requires_grad_(True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
+        self.target_entropy = (
+            cfg.target_entropy if cfg.target_entropy is not None else -float(self.act_dim)
+        )
+
+    @property
+    def alpha(self) -> Tensor:
+        """The entropy temperature exp(log alpha), detached."""
+        return self.log_alpha.detach().exp()
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, mode_embedding: Tensor, noise_std: Tensor | None = None) -> Tensor:
+        """Sampled actions while training (`noise_std` given), mean actions otherwise.
+
+        Args:
+            obs: (N, obs_dim).
+            mode_embedding: (N, embedding_dim), ignored (SAC has no modes).
+            noise_std: (N,) only whether it is None matters: SAC explores with its own noise.
+
+        Returns:
+            actions: (N, act_dim) in [-1, 1].
+        """
+        if noise_std is None:
+            return torch.tanh(self.actor(obs)[0])
+        return self.actor.sample(obs, self.generator)[0]
+
+    def update(self) -> dict[str, Tensor]:
+        """One learner update: critic, actor, temperature, novelty.
+
+        Returns:
+            Detached losses and statistics for logging.
+        """
+        # 1. A uniform batch; reward = extrinsic + NovelD bonus.
+        batch = self.sample()
+        obs, not_done = batch["obs"], (~batch["terminated"]).to(batch["reward"].dtype)
+        alpha = self.alpha
+        # 2. Critic step toward the soft target: a' ~ pi(s'), entropy as a reward shift.
+        with torch.no_grad():
+            next_action, next_log_prob = self.actor.sample(batch["next_obs"], self.generator)
+            soft_reward = batch["total_reward"] - self.cfg.gamma * not_done * alpha * next_log_prob
+        critic_loss = self.critic_step(batch, next_action, soft_reward)
+        # 3. Actor step: minimise alpha log pi(a|s) - min(Q1, Q2)(s, a), a reparameterised.
+        action, log_prob = self.actor.sample(obs, self.generator)
+        actor_loss = (alpha * log_prob - self.critic.q(obs, action)).mean()
+        self.step_actor(actor_loss, self.actor_opt)
+        # 4. Temperature step: alpha grows when the entropy is below its target.
+        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+        self.alpha_opt.zero_grad()
+        alpha_loss.backward()
+        self.alpha_opt.step()
+        # 5. One novelty step.
+        self.num_updates += 1
+        return {
+            "loss/critic": critic_loss,
+            "loss/actor": actor_loss.detach(),
+            "loss/alpha": alpha_loss.detach(),
+            "loss/novelty": self.novelty_step(batch),
+            "value/alpha": self.alpha,
+            "value/entropy": -log_prob.detach().mean(),
+            "reward/intrinsic": batch["intrinsic"].mean(),
+        }
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "alpha_opt": self.alpha_opt.state_dict(),
+        }
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])

@@ -1,0 +1,108 @@
+"""TD3 baseline: a deterministic tanh MLP actor on DDiffPG's critic, replay and novelty."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, mlp
+from isaacgymenvs_ddiffpg.learning.baselines.config import TD3Config
+from isaacgymenvs_ddiffpg.learning.critics import soft_update
+
+
+class TanhActor(nn.Module):
+    """Deterministic policy a = tanh(MLP(s)) (ELU hidden layers)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, act_dim)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Actions of the observations.
+
+        Args:
+            obs: (..., obs_dim).
+
+        Returns:
+            action: (..., act_dim) in (-1, 1).
+        """
+        return torch.tanh(self.net(obs))
+
+
+class TD3(BaselineAgent):
+    """TD3 (Fujimoto et al., 2018) in this framework, as in the released baseline settings.
+
+    Critic: DDiffPG's C51 clipped double-Q with one group, so that TD3, SAC, DIPO and DDiffPG
+    differ only in the actor and the mode machinery. The actor maximises min(Q1, Q2) (the
+    value DDiffPG's target actions ascend) every `policy_delay` critic steps; a' comes from a
+    Polyak-averaged target actor with TD3 smoothing noise. Exploration: the Trainer's mixed
+    per-env Gaussian noise. Arguments as for `BaselineAgent`.
+    """
+
+    cfg: TD3Config
+    actor: TanhActor
+
+    def __init__(self, cfg: TD3Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(cfg, *args, **kwargs)
+        self.actor = TanhActor(self.obs_dim, self.act_dim, tuple(cfg.actor_hidden)).to(self.device)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, mode_embedding: Tensor, noise_std: Tensor | None = None) -> Tensor:
+        """Actor actions plus optional per-env Gaussian noise.
+
+        Args:
+            obs: (N, obs_dim).
+            mode_embedding: (N, embedding_dim), ignored (TD3 has no modes).
+            noise_std: (N,) std of added Gaussian exploration noise, or None for none.
+
+        Returns:
+            actions: (N, act_dim) in [-1, 1].
+        """
+        actions = self.actor(obs)
+        if noise_std is not None:
+            noise = torch.randn(actions.shape, device=self.device, generator=self.generator)
+            actions = actions + noise * noise_std[:, None]
+        return actions.clamp(-1.0, 1.0)
+
+    def update(self) -> dict[str, Tensor]:
+        """One learner update: critic, (delayed) actor and target actor, novelty.
+
+        Returns:
+            Detached losses and statistics for logging.
+        """
+        # 1. A uniform batch; reward = extrinsic + NovelD bonus.
+        batch = self.sample()
+        obs = batch["obs"]
+        # 2. Critic step toward r + gamma * min of the projected targets at a' = smoothed mu'(s').
+        with torch.no_grad():
+            next_action = self.smoothed(self.actor_target(batch["next_obs"]))
+        critic_loss = self.critic_step(batch, next_action)
+        # 3. Every `policy_delay` updates: actor ascends min(Q1, Q2), then its Polyak target.
+        self.num_updates += 1
+        out = {"loss/critic": critic_loss}
+        if self.num_updates % self.cfg.policy_delay == 0:
+            actor_loss = -self.critic.q(obs, self.actor(obs)).mean()
+            self.step_actor(actor_loss, self.actor_opt)
+            soft_update(self.actor_target, self.actor, self.cfg.tau)
+            out["loss/actor"] = actor_loss.detach()
+        # 4. One novelty step.
+        out["loss/novelty"] = self.novelty_step(batch)
+        out["reward/intrinsic"] = batch["intrinsic"].mean()
+        return out
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.state_dict(),
+            "actor_target": self.actor_target.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+        }
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.actor_target.load_state_dict(state["actor_target"])
+        self.actor_opt.load_state_dict(state["actor_opt"])

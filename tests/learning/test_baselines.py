@@ -1,0 +1,166 @@
+"""TD3, SAC and DIPO: each update learns its critic and improves its actor; SAC's temperature
+adapts; DIPO's target actions climb Q inside the action box; the novelty switch; the Trainer
+trains and resumes every baseline."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from isaacgymenvs_ddiffpg.learning.agents import config_from_dict, make_agent
+from isaacgymenvs_ddiffpg.learning.baselines import (
+    DIPO,
+    SAC,
+    TD3,
+    BaselineConfig,
+    DIPOConfig,
+    SACConfig,
+    TD3Config,
+)
+from isaacgymenvs_ddiffpg.learning.critics import critic_loss
+from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
+from isaacgymenvs_ddiffpg.learning.trainer import Trainer
+from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
+
+CONFIGS = {"td3": TD3Config, "sac": SACConfig, "dipo": DIPOConfig}
+TINY = {
+    "actor_hidden": [32, 32],
+    "time_dim": 8,
+    "critic_hidden": [32, 32],
+    "num_atoms": 11,
+    "novelty_hidden": [16],
+    "novelty_out_dim": 8,
+    "batch_size": 64,
+    "updates_per_step": 1,
+    "action_steps": 3,
+    "memory_size": 64,
+    "eval_envs": 4,
+    "log_interval": 10,
+    "max_env_steps": 10**9,
+}
+NUM_ENVS, OBS_DIM, ACT_DIM = 64, 4, 2
+
+
+def tiny(algorithm: str, **overrides) -> BaselineConfig:
+    return CONFIGS[algorithm](**{**TINY, "use_intrinsic": False, **overrides})
+
+
+def bandit(cfg: BaselineConfig, seed: int = 0) -> TD3 | SAC | DIPO:
+    """An agent whose replay holds one-step episodes with reward 5 (1 + a_0): terminal, so the
+    critic's target is the reward itself and the best action has a_0 = 1."""
+    agent = make_agent(cfg, OBS_DIM, ACT_DIM, 2, 5, NUM_ENVS, 10.0, "cpu", seed)
+    assert isinstance(agent, TD3 | SAC | DIPO)
+    gen = torch.Generator().manual_seed(seed)
+    done = torch.ones(NUM_ENVS, dtype=torch.bool)
+    for _ in range(2):
+        obs = torch.randn(NUM_ENVS, OBS_DIM, generator=gen)
+        action = torch.rand(NUM_ENVS, ACT_DIM, generator=gen) * 2 - 1
+        reward = 5.0 * (1.0 + action[:, 0])
+        no_goal = torch.zeros(NUM_ENVS, dtype=torch.long)
+        agent.replay.add(obs, action, reward, obs, done, done, no_goal)
+    return agent
+
+
+def fixed_batch_loss(agent: TD3 | SAC | DIPO, batch: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        loss, _ = critic_loss(
+            agent.critic,
+            agent.critic_target,
+            batch["obs"],
+            batch["action"],
+            batch["reward"],
+            batch["next_obs"],
+            batch["action"],
+            (~batch["terminated"]).float(),
+            agent.cfg.gamma,
+        )
+    return float(loss)
+
+
+def policy_a0(agent: TD3 | SAC | DIPO, obs: torch.Tensor) -> float:
+    return float(agent.act(obs, agent.group_z.expand(len(obs), -1))[:, 0].mean())
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "sac", "dipo"])
+def test_update_fits_the_critic_and_moves_the_policy_up_q(algorithm: str) -> None:
+    extra = {"policy_delay": 1} if algorithm == "td3" else {}
+    cfg = tiny(algorithm, critic_lr=3e-3, actor_lr=3e-3, action_lr=0.1, **extra)
+    agent = bandit(cfg)
+    batch = agent.replay.sample(128, 1, torch.Generator().manual_seed(1))
+    obs = torch.randn(256, OBS_DIM, generator=torch.Generator().manual_seed(2))
+    loss_before, a0_before = fixed_batch_loss(agent, batch), policy_a0(agent, obs)
+    for _ in range(150):
+        losses = agent.update()
+    assert fixed_batch_loss(agent, batch) < 0.8 * loss_before
+    assert policy_a0(agent, obs) > max(a0_before + 0.3, 0.4), "the policy should climb Q"
+    assert all(torch.isfinite(value).all() for value in losses.values())
+
+
+def test_sac_temperature_follows_its_entropy_target() -> None:
+    low = bandit(tiny("sac", target_entropy=-50.0))
+    high = bandit(tiny("sac", target_entropy=50.0))
+    start = float(low.alpha)
+    for _ in range(20):
+        low.update()
+        high.update()
+    assert float(low.alpha) < 0.95 * start  # entropy far above target: alpha shrinks
+    assert float(high.alpha) > 1.05 * start  # unreachable entropy: alpha grows
+
+
+def test_dipo_target_actions_climb_q_and_stay_in_the_box() -> None:
+    agent = bandit(tiny("dipo", action_steps=10, action_lr=0.1, critic_lr=3e-3))
+    for _ in range(30):
+        agent.update()
+    stored = agent.replay.length > 0  # (env, slot): every one-step episode
+    written = agent.replay.target_action[0, :, :, 0][stored]
+    executed = agent.replay.action[:, :, 0][stored]
+    assert written.abs().max() <= 1.0
+    assert float(written[:, 0].mean()) > float(executed[:, 0].mean()) + 0.2
+    obs = agent.replay.obs[:, :, 0][stored][None]
+    q_target = agent.critic.q(obs, written[None])
+    q_executed = agent.critic.q(obs, executed[None])
+    assert float(q_target.mean()) > float(q_executed.mean())
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "sac", "dipo"])
+def test_novelty_switch(algorithm: str) -> None:
+    off = bandit(tiny(algorithm, use_intrinsic=False))
+    before = [p.clone() for p in off.novelty.parameters()]
+    assert float(off.sample()["intrinsic"].abs().max()) == 0.0
+    off.update()
+    assert all(torch.equal(a, b) for a, b in zip(before, off.novelty.parameters(), strict=True))
+    on = bandit(tiny(algorithm, use_intrinsic=True))
+    assert float(on.sample()["intrinsic"].max()) > 0.0
+    assert float(on.update()["loss/novelty"]) > 0.0
+
+
+def easy_trainer(run_dir: Path, cfg: BaselineConfig, max_iterations: int) -> Trainer:
+    easy = {
+        **load_task_config("PointMazeV1").env,
+        "layout": "11111/1GRG1/11111",
+        "episode_length": 40,
+        "start_noise": 0.0,
+        "goal_radius": 3.0,
+    }
+    env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=8, env=easy, seed=0))
+    eval_env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=4, env=easy, seed=1))
+    return Trainer(cfg, env, run_dir, "cpu", 0, max_iterations, eval_env, "PointMazeV1")
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "sac", "dipo"])
+def test_trainer_trains_and_resumes_each_baseline_exactly(tmp_path: Path, algorithm: str) -> None:
+    cfg = tiny(algorithm, use_intrinsic=True, warm_up_steps=5, cluster_interval=10)
+    cfg.save_interval = 10
+    straight = easy_trainer(tmp_path / "a", cfg, max_iterations=20)
+    straight.train()
+    assert straight.algo.num_groups == 1 and straight.algo.mode_ids == []
+    middle = tmp_path / "a" / "nn" / "PointMazeV1_iter10.pth"
+    resumed = easy_trainer(tmp_path / "b", cfg, max_iterations=20)
+    resumed.restore(middle)
+    resumed.train()
+    for name in ("actor", "critic", "critic_target", "novelty"):
+        ours = getattr(resumed.algo, name).state_dict()
+        for key, value in getattr(straight.algo, name).state_dict().items():
+            assert torch.equal(ours[key], value), f"{name}.{key} differs after resume"
+    saved = torch.load(middle, weights_only=False)
+    assert type(config_from_dict(saved["config"])) is CONFIGS[algorithm]
