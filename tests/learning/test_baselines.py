@@ -1,6 +1,6 @@
 """TD3, SAC and DIPO: each update learns its critic and improves its actor; SAC's temperature
 adapts; DIPO's target actions climb Q inside the action box; the novelty switch; the Trainer
-trains and resumes every baseline."""
+trains and resumes every baseline; the modes of evaluated episodes are counted by DTW."""
 
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from isaacgymenvs_ddiffpg.learning.baselines import (
     TD3Config,
 )
 from isaacgymenvs_ddiffpg.learning.critics import critic_loss
+from isaacgymenvs_ddiffpg.learning.mode_count import count_modes
 from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
 from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
@@ -164,3 +165,21 @@ def test_trainer_trains_and_resumes_each_baseline_exactly(tmp_path: Path, algori
             assert torch.equal(ours[key], value), f"{name}.{key} differs after resume"
     saved = torch.load(middle, weights_only=False)
     assert type(config_from_dict(saved["config"])) is CONFIGS[algorithm]
+
+
+def test_count_modes_clusters_successful_paths_only() -> None:
+    steps = torch.linspace(0, 1, 31)
+    above = torch.stack([-8 * steps, 4 * torch.sin(torch.pi * steps)], dim=-1)
+    below = above * torch.tensor([1.0, -1.0])
+    paths = torch.stack([above, above + 0.1, below, below - 0.1, below, above])
+    lengths = torch.full((6,), 30)
+    success = torch.tensor([1, 1, 1, 1, 1, 0])
+    two = count_modes(paths, lengths, success, threshold=20.0)
+    assert two["num_modes"] == 2 and two["num_success"] == 5
+    assert two["mode_shares"] == pytest.approx([3 / 6, 2 / 6])
+    one = count_modes(paths, lengths, torch.tensor([1, 1, 0, 0, 0, 1]), threshold=20.0)
+    assert one["num_modes"] == 1
+    rare = count_modes(paths, lengths, torch.tensor([1, 1, 1, 0, 0, 0]), 20.0, min_share=0.5)
+    assert rare["num_modes"] == 1 and rare["mode_shares"] == [pytest.approx(2 / 6)]
+    none = count_modes(paths, lengths, torch.zeros(6, dtype=torch.long), threshold=20.0)
+    assert none["num_modes"] == 0

@@ -1,0 +1,254 @@
+"""Tasks x algorithms x seeds under one budget: success, modes among successes, cost; JSON + table.
+
+    python benchmarks/compare.py                       # the docs/results.md comparison
+    python benchmarks/compare.py --tasks PointMazeV1 --algos DDiffPGSmall TD3Small --seeds 0 \
+        --env-steps 20000 --out runs/compare/quick
+
+Each run trains with `train.py` exactly as a user would (a subprocess, in sequence, one torch and
+one physics thread), under an env-step budget (`--env-steps`, the train section's
+`max_env_steps`) and optionally a wall-clock budget (`--wall-clock-s`: training is stopped then
+and the newest checkpoint evaluated). Evaluation is the same for every algorithm: a fresh task
+with `--eval-envs` envs, one episode each, z = 0 (DDiffPG's sampler picks the mode; the
+baselines ignore z), no added noise. The successful episodes' mode-feature paths are clustered
+with the DTW + average linkage of mode discovery (`learning/mode_count.py`) at the task's
+`cluster_threshold` (or `--threshold`, needed for tasks whose threshold is null). Writes
+`<out>/compare.json` (every run, and the aggregate per task and algorithm) and
+`<out>/compare.md` (the table), and prints the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from isaacgymenvs_ddiffpg.learning.agents import config_from_dict, make_agent
+from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
+from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes
+from isaacgymenvs_ddiffpg.learning.mode_count import count_modes
+from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
+from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
+
+REPO = Path(__file__).resolve().parent.parent
+SECTIONS = {"DDiffPG": "ddiffpg", "TD3": "td3", "SAC": "sac", "DIPO": "dipo"}
+# DTW thresholds for tasks whose config leaves it null (0.7 x max would split any two paths):
+# FrankaReach's end-effector paths, resampled to 50 points, that pass the cross through
+# different quadrants lie >= 0.15 m apart over most points (DTW >~ 1), the same route < ~0.3.
+DEFAULT_THRESHOLDS = {"FrankaReach": 0.6}
+
+
+def section_of(algo: str) -> str:
+    """The typed settings section of a train config name (TD3Small -> td3)."""
+    for prefix, section in SECTIONS.items():
+        if algo.startswith(prefix):
+            return section
+    raise SystemExit(f"unknown algorithm {algo!r}: names start with one of {list(SECTIONS)}")
+
+
+def train(
+    task: str, algo: str, seed: int, args: argparse.Namespace, run: Path
+) -> tuple[Path, float]:
+    """Train one run; returns its newest checkpoint and the wall-clock seconds spent."""
+    section = section_of(algo)
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        f"task={task}",
+        f"train={algo}",
+        f"seed={seed}",
+        f"num_envs={args.num_envs}",
+        "num_threads=1",
+        "+train.params.torch_threads=1",
+        f"train.params.config.{section}.max_env_steps={args.env_steps}",
+        f"experiment={run.relative_to(Path('runs'))}",
+        *args.overrides,
+    ]
+    if args.wall_clock_s:
+        command.append(f"train.params.config.{section}.save_interval=20")
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=args.wall_clock_s or None
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"training {task} {algo} {seed} failed:\n{done.stderr[-3000:]}")
+    except subprocess.TimeoutExpired:
+        pass  # the wall-clock budget is spent: evaluate the newest checkpoint
+    wall_clock = time.perf_counter() - start
+    last = run / "nn" / "last.pth"
+    if last.is_file():
+        return last, wall_clock
+    saved = sorted((run / "nn").glob("*.pth"), key=lambda p: p.stat().st_mtime)
+    if not saved:
+        raise SystemExit(f"{run}: no checkpoint within the wall-clock budget")
+    return saved[-1], wall_clock
+
+
+@torch.no_grad()
+def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """Success, goals, episode length and modes among successes of z = 0 episodes."""
+    env = RlGamesVecEnv(make_task(task, num_envs=args.eval_envs, seed=10_000 + seed))
+    info = env.get_env_info()
+    state = load_checkpoint(checkpoint)
+    cfg = dataclasses.replace(config_from_dict(state["config"]), memory_size=1)
+    agent = make_agent(
+        cfg,
+        info["observation_space"].shape[0],
+        info["action_space"].shape[0],
+        int(info["mode_feature_dim"]),
+        int(info["max_episode_length"]),
+        args.eval_envs,
+        float(info["max_reward"]),
+        "cpu",
+        seed=seed,
+    )
+    agent.load_state_dict(state["algo"], with_replay=False)
+    z = agent.mode_embedding(0).expand(args.eval_envs, -1)
+    feature_dim = int(info["mode_feature_dim"])
+    result = run_episodes(agent, env, z, int(info["max_episode_length"]), feature_dim)
+    task_cfg = load_task_config(task)
+    threshold = args.threshold or DEFAULT_THRESHOLDS.get(task) or task_cfg.cluster_threshold
+    modes = count_modes(
+        result["paths"],
+        result["length"],
+        result["success"],
+        threshold,
+        task_cfg.mode_resample_len,
+        args.min_share,
+    )
+    success = result["success"]
+    return {
+        "success_rate": float((success > 0).float().mean()),
+        "success_per_goal": [
+            float((success == goal).float().mean()) for goal in range(1, int(info["num_goals"]) + 1)
+        ],
+        "num_modes": modes["num_modes"],
+        "success_per_mode": modes["mode_shares"],
+        "episode_length": float(result["length"].float().mean()),
+        "env_steps": int(state["env_steps"]),
+        "train_modes": len(agent.mode_ids),
+        "threshold": threshold,
+    }
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean (and spread) over seeds of one task and algorithm."""
+
+    def mean(key: str) -> float:
+        return statistics.fmean(run[key] for run in runs)
+
+    success = [run["success_rate"] for run in runs]
+    num_modes = max((len(run["success_per_mode"]) for run in runs), default=0)
+    per_mode = [
+        statistics.fmean(
+            run["success_per_mode"][k] if k < len(run["success_per_mode"]) else 0.0 for run in runs
+        )
+        for k in range(num_modes)
+    ]
+    return {
+        "task": runs[0]["task"],
+        "algo": runs[0]["algo"],
+        "seeds": [run["seed"] for run in runs],
+        "success_rate": mean("success_rate"),
+        "success_rate_std": statistics.pstdev(success),
+        "num_modes": mean("num_modes"),
+        "num_modes_per_seed": [run["num_modes"] for run in runs],
+        "success_per_mode": per_mode,
+        "episode_length": mean("episode_length"),
+        "env_steps": mean("env_steps"),
+        "wall_clock_s": mean("wall_clock_s"),
+    }
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The results table, one row per task and algorithm."""
+    lines = [
+        "| task | algorithm | success | modes (per seed) | success per mode | episode length "
+        "| env-steps | wall-clock s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        per_mode = " / ".join(f"{share:.2f}" for share in row["success_per_mode"]) or "-"
+        seeds = ", ".join(str(n) for n in row["num_modes_per_seed"])
+        lines.append(
+            f"| {row['task']} | {row['algo']} | {row['success_rate']:.2f} "
+            f"± {row['success_rate_std']:.2f} | {row['num_modes']:.1f} ({seeds}) | {per_mode} "
+            f"| {row['episode_length']:.0f} | {row['env_steps']:.0f} "
+            f"| {row['wall_clock_s']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=["PointMazeV1", "PointMazeV2", "FrankaReach"])
+    parser.add_argument(
+        "--algos", nargs="+", default=["DDiffPGSmall", "TD3Small", "SACSmall", "DIPOSmall"]
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--env-steps", type=int, default=30_000)
+    parser.add_argument("--wall-clock-s", type=float, default=0.0, help="0: no wall-clock cap")
+    parser.add_argument("--num-envs", type=int, default=32)
+    parser.add_argument("--eval-envs", type=int, default=40)
+    parser.add_argument("--threshold", type=float, default=None, help="DTW threshold override")
+    parser.add_argument("--min-share", type=float, default=0.1, help="of successful episodes")
+    parser.add_argument("--out", type=Path, default=Path("runs/compare/latest"))
+    parser.add_argument("overrides", nargs="*", help="hydra overrides passed to every run")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for task in args.tasks:
+        for algo in args.algos:
+            group = []
+            for seed in args.seeds:
+                run_dir = Path("runs") / "compare" / stamp / f"{task}_{algo}_s{seed}"
+                checkpoint, wall_clock = train(task, algo, seed, args, run_dir)
+                result = {"task": task, "algo": algo, "seed": seed, "wall_clock_s": wall_clock}
+                result |= evaluate(task, checkpoint, args, seed)
+                result["run"] = str(run_dir)
+                print(json.dumps(result), file=sys.stderr, flush=True)
+                group.append(result)
+            runs.extend(group)
+            rows.append(aggregate(group))
+            write(args, runs, rows)
+    print(json.dumps({"summary": rows}))
+
+
+def write(args: argparse.Namespace, runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    """Write compare.json and compare.md (after every task and algorithm, so a partial
+    comparison is kept)."""
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "torch_threads": 1,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    budget = {
+        "env_steps": args.env_steps,
+        "wall_clock_s": args.wall_clock_s or None,
+        "num_envs": args.num_envs,
+        "eval_envs": args.eval_envs,
+        "min_share": args.min_share,
+        "overrides": args.overrides,
+    }
+    out = {"budget": budget, "machine": machine, "summary": rows, "runs": runs}
+    (args.out / "compare.json").write_text(json.dumps(out, indent=1))
+    (args.out / "compare.md").write_text(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
