@@ -72,6 +72,7 @@ def train(
         f"experiment={run.relative_to(Path('runs'))}",
         *args.overrides,
     ]
+    command += [f"train.params.config.{section}.{item}" for item in args.algo_overrides]
     if args.wall_clock_s:
         command.append(f"train.params.config.{section}.save_interval=20")
     start = time.perf_counter()
@@ -202,6 +203,12 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=None, help="DTW threshold override")
     parser.add_argument("--min-share", type=float, default=0.1, help="of successful episodes")
     parser.add_argument("--out", type=Path, default=Path("runs/compare/latest"))
+    parser.add_argument(
+        "--algo-overrides",
+        nargs="*",
+        default=[],
+        help="KEY=VALUE settings of every algorithm's section, e.g. warm_up_steps=50",
+    )
     parser.add_argument("overrides", nargs="*", help="hydra overrides passed to every run")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -221,15 +228,14 @@ def main() -> None:
                 result["run"] = str(run_dir)
                 print(json.dumps(result), file=sys.stderr, flush=True)
                 group.append(result)
+                write(args, [*runs, *group], [*rows, aggregate(group)])
             runs.extend(group)
             rows.append(aggregate(group))
-            write(args, runs, rows)
     print(json.dumps({"summary": rows}))
 
 
 def write(args: argparse.Namespace, runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
-    """Write compare.json and compare.md (after every task and algorithm, so a partial
-    comparison is kept)."""
+    """Write compare.json and compare.md (after every run, so a partial comparison is kept)."""
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -243,6 +249,7 @@ def write(args: argparse.Namespace, runs: list[dict[str, Any]], rows: list[dict[
         "num_envs": args.num_envs,
         "eval_envs": args.eval_envs,
         "min_share": args.min_share,
+        "algo_overrides": args.algo_overrides,
         "overrides": args.overrides,
     }
     out = {"budget": budget, "machine": machine, "summary": rows, "runs": runs}
