@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gymnasium
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.sim import SimBackend, make_backend
+from isaacgymenvs_ddiffpg.sim import SimBackend, WarpBufferConfig, make_backend
 
 
 @dataclass
@@ -37,11 +37,13 @@ class TaskEnvConfig:
         num_envs: number of parallel environments.
         episode_length: steps before truncation.
         frame_skip: physics substeps per environment step.
+        warp_buffers: contact and constraint buffer sizes per world for sim=warp.
     """
 
     num_envs: int = 64
     episode_length: int = 500
     frame_skip: int = 5
+    warp_buffers: WarpBufferConfig = field(default_factory=WarpBufferConfig)
 
 
 StepResult = tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]
@@ -107,6 +109,7 @@ class VecTask:
             self.num_envs,
             self.sim_cfg.device,
             self.sim_cfg.num_threads,
+            cfg.warp_buffers,
         )
         self.dt = self.model.opt.timestep * self.frame_skip
 
