@@ -11,6 +11,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from isaacgymenvs_ddiffpg.config import register_configs
+from isaacgymenvs_ddiffpg.learning.distributed import (
+    Distributed,
+    device_for_rank,
+    init_distributed,
+    shutdown_distributed,
+)
 from isaacgymenvs_ddiffpg.tasks import SimConfig, make_task
 from isaacgymenvs_ddiffpg.utils.errors import CheckpointError, ConfigError
 from isaacgymenvs_ddiffpg.utils.seeding import set_seed
@@ -63,21 +69,46 @@ def rlgames_params(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 def run(cfg: DictConfig) -> None:
     """Train or play as `cfg` says (see README for the command-line contract)."""
+    rank = start_ranks(cfg) if cfg.multi_gpu else 0
+    try:
+        train_or_play(cfg, rank)
+    finally:
+        if cfg.multi_gpu:
+            shutdown_distributed()
+
+
+def start_ranks(cfg: DictConfig) -> int:
+    """Join the torchrun/SLURM process group; this rank's devices are cuda:LOCAL_RANK (on GPU).
+
+    Returns:
+        This process's rank (its seed is offset by it).
+    """
+    if cfg.test:
+        raise ConfigError("test=True plays in one process; drop multi_gpu=True.")
+    if cfg.train.params.algo.name != "ddiffpg":
+        raise ConfigError(
+            f"multi_gpu=True averages DDiffPG's gradients across ranks; train={cfg.train.name} "
+            f"runs in one process (drop multi_gpu=True)."
+        )
+    rank, local_rank = init_distributed(cfg.rl_device)
+    cfg.sim_device = device_for_rank(cfg.sim_device, local_rank)
+    cfg.rl_device = device_for_rank(cfg.rl_device, local_rank)
+    return rank
+
+
+def train_or_play(cfg: DictConfig, rank: int) -> None:
+    """Build the task(s) and run rl-games; `rank` > 0 only under multi_gpu."""
     from isaacgymenvs_ddiffpg.learning.rlgames_glue import Runner, SuccessObserver, register_rlgames
 
-    if cfg.multi_gpu:
-        raise ConfigError(
-            "multi_gpu=True (torchrun) is not available in this version: every rank would train "
-            "an independent copy. Run one process per GPU with different seeds instead, or drop "
-            "multi_gpu=True."
-        )
     run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
+    if cfg.multi_gpu:  # the ranks' clocks may name different folders (${now:...})
+        run_dir = Distributed().broadcast_object(run_dir)
     if cfg.num_envs is not None:
         cfg.task.env.num_envs = cfg.num_envs
     checkpoint = resolve_checkpoint(cfg.checkpoint, required=cfg.test)
     guard_run_dir(run_dir, checkpoint, cfg.test)
 
-    seed = set_seed(cfg.seed, cfg.torch_deterministic)
+    seed = set_seed(cfg.seed, cfg.torch_deterministic, rank)
     task = make_task(
         cfg.task.name,
         env=cfg.task.env,
@@ -86,8 +117,11 @@ def run(cfg: DictConfig) -> None:
         sim=SimConfig(cfg.sim, cfg.sim_device, cfg.num_threads),
     )
     params = rlgames_params(cfg, run_dir)
+    if cfg.multi_gpu:
+        params["params"]["seed"] = seed  # base seed + rank
     run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    if rank == 0:
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     def make_eval_task(num_envs: int):
         return make_task(
@@ -100,7 +134,7 @@ def run(cfg: DictConfig) -> None:
         )
 
     runner = Runner(SuccessObserver())
-    register_rlgames(runner, lambda **_: task, None if cfg.test else make_eval_task)
+    register_rlgames(runner, lambda **_: task, None if cfg.test or rank else make_eval_task)
     set_seed(seed, cfg.torch_deterministic)  # the Runner re-enables cudnn benchmark and TF32
     runner.load(params)
     runner.reset()

@@ -52,7 +52,7 @@ def test_sac_trains_checkpoints_and_plays(tmp_path: Path) -> None:
         ("task.env.layout=111/1R", "rows have different lengths"),
         ("checkpoint=nowhere.pth", "does not exist"),
         ("test=True", "needs checkpoint="),
-        ("multi_gpu=True", "not available in this version"),
+        ("multi_gpu=True", "needs torchrun"),
     ],
 )
 def test_bad_input_fails_with_a_clear_message(tmp_path: Path, override: str, message: str) -> None:

@@ -18,6 +18,7 @@ from isaacgymenvs_ddiffpg.learning.critics import (
 )
 from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
 from isaacgymenvs_ddiffpg.learning.discovery import Discovery, discover_modes
+from isaacgymenvs_ddiffpg.learning.distributed import Distributed
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
 from isaacgymenvs_ddiffpg.learning.group_adamw import GroupAdamW
 from isaacgymenvs_ddiffpg.learning.modes import ModeEmbeddings
@@ -42,6 +43,8 @@ class DDiffPG:
         max_reward: the task's largest success reward (sets the value support).
         device: where everything lives.
         seed: seed of every random stream of the algorithm.
+        dist: the process group (default: torch.distributed's, or a single process); under
+            torchrun every rank starts from rank 0's networks and embeddings.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class DDiffPG:
         max_reward: float,
         device: str | torch.device,
         seed: int,
+        dist: Distributed | None = None,
     ) -> None:
         self.cfg = cfg
         self.obs_dim, self.act_dim = obs_dim, act_dim
@@ -99,6 +103,9 @@ class DDiffPG:
             self.device,
         )
         self.embeddings = ModeEmbeddings(cfg.embedding_dim, cfg.use_embedding, seed)
+        self.dist = dist if dist is not None else Distributed()
+        self.dist.broadcast_modules(self.actor, self.critic, self.critic_target, self.novelty)
+        self.dist.sync_state(self.embeddings)
         self.group_z = self.embeddings.group_embeddings(self.device)
         self.success_labels: dict[int, int] = {}
         self.dtw_cache = DTWCache()
@@ -198,6 +205,7 @@ class DDiffPG:
         )
         self.critic_opt.zero_grad()
         loss.backward()
+        self.dist.average_gradients(self.critic.parameters())
         self.critic_opt.step()
         soft_update(self.critic_target, self.critic, cfg.tau)
 
@@ -228,6 +236,7 @@ class DDiffPG:
         )
         self.actor_opt.zero_grad()
         actor_loss.backward()
+        self.dist.average_gradients(self.actor.parameters())
         torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
         self.actor_opt.step()
 
@@ -235,6 +244,7 @@ class DDiffPG:
         novelty_loss = self.novelty.loss(torch.cat((obs, next_obs)).flatten(0, 1))
         self.novelty_opt.zero_grad()
         novelty_loss.backward()
+        self.dist.average_gradients(self.novelty.rnd.predictor.parameters())
         torch.nn.utils.clip_grad_norm_(self.novelty.rnd.predictor.parameters(), cfg.max_grad_norm)
         self.novelty_opt.step()
 
@@ -252,19 +262,25 @@ class DDiffPG:
     def discover_modes(self) -> Discovery:
         """Re-cluster successful trajectories and re-map critics, slots and embeddings (host).
 
+        Under torchrun, rank 0 clusters the trajectories of every rank and broadcasts the round
+        (`Distributed.discover_on_main`); the caps then apply to all ranks' buffers together.
+
         Returns:
-            The discovery round (plan, labels, evictions).
+            The discovery round (plan, labels, evictions) as it applies to this rank.
         """
-        found = discover_modes(
+        found = self.dist.discover_on_main(
             self.replay.completed(self.mode_feature_dim),
-            self.dtw_cache,
-            self.success_labels,
-            self.embeddings.mode_ids,
-            self.cfg.cluster_threshold,
-            self.replay.capacity,
-            self.rng,
-            self.cfg.resample_len,
-            self.cfg.max_modes,
+            lambda trajectories: discover_modes(
+                trajectories,
+                self.dtw_cache,
+                self.success_labels,
+                self.embeddings.mode_ids,
+                self.cfg.cluster_threshold,
+                self.replay.capacity * self.dist.world_size,
+                self.rng,
+                self.cfg.resample_len,
+                self.cfg.max_modes,
+            ),
         )
         plan = found.plan
         source = plan.source_tensor(self.device)
@@ -274,6 +290,7 @@ class DDiffPG:
         self.replay.evict(found.evict_ids)
         self.replay.set_groups(found.ids, found.groups)
         self.embeddings.apply_plan(plan)
+        self.dist.sync_state(self.embeddings)  # new modes' embeddings are rank 0's draws
         self.group_z = self.embeddings.group_embeddings(self.device)
         self.success_labels = found.success_labels
         return found

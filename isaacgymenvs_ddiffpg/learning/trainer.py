@@ -15,6 +15,7 @@ from tqdm import tqdm
 from isaacgymenvs_ddiffpg.learning.agents import make_agent
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint, save_checkpoint
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.distributed import Distributed, keep_local_state
 from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
 from isaacgymenvs_ddiffpg.utils.timing import PhaseTimer
 
@@ -22,6 +23,9 @@ from isaacgymenvs_ddiffpg.utils.timing import PhaseTimer
 class Trainer:
     """Runs DDiffPG on a vecenv (DDIFFPG.md 1.7): one vector step and `updates_per_step` learner
     updates per iteration; mode discovery and evaluation every `cluster_interval` iterations.
+
+    Under torchrun (an initialised process group) each rank runs this loop on its own envs;
+    `env_steps` counts the steps of all ranks, and only rank 0 logs, evaluates and saves.
 
     Args:
         cfg: DDiffPG settings.
@@ -49,6 +53,7 @@ class Trainer:
         self.cfg, self.env, self.eval_env = cfg, env, eval_env
         self.info = env.get_env_info()
         self.device = torch.device(device)
+        self.dist = Distributed()
         self.run_dir = Path(run_dir)
         self.task_name = task_name
         self.max_iterations = max_iterations
@@ -123,7 +128,7 @@ class Trainer:
         self.stats["goals"] += (goals * dones[:, None]).sum(dim=0)
         self.stats["length"] += (infos["episode_length"] * dones).sum()
         self.obs = next_obs
-        self.env_steps += self.num_envs
+        self.env_steps += self.num_envs * self.dist.world_size  # every rank steps as many
 
     def _reset_stats(self) -> None:
         self.stats = {
@@ -144,10 +149,13 @@ class Trainer:
         """Train until the iteration or env-step budget is spent; writes nn/last.pth."""
         cfg = self.cfg
         (self.run_dir / "nn").mkdir(parents=True, exist_ok=True)
-        self.writer = SummaryWriter(str(self.run_dir / "summaries"))
+        main = self.dist.is_main  # only rank 0 writes
+        self.writer = SummaryWriter(str(self.run_dir / "summaries")) if main else None
         total = self.max_iterations if self.max_iterations > 0 else None
-        bar = tqdm(total=total, initial=self.iteration, unit="it", dynamic_ncols=True)
-        while not self.done():
+        bar = tqdm(
+            total=total, initial=self.iteration, unit="it", dynamic_ncols=True, disable=not main
+        )
+        while not self.dist.broadcast_flag(self.done(), self.device):
             self.iteration += 1
             self.timer.enabled = self.iteration % cfg.log_interval == 0
             with self.timer.phase("collect"):
@@ -174,7 +182,8 @@ class Trainer:
             self.log(bar)
         bar.close()
         self.save(self.run_dir / "nn" / "last.pth")
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
     def _accumulate(self, losses: dict[str, Tensor]) -> None:
         for key, value in losses.items():
@@ -192,6 +201,8 @@ class Trainer:
         if self.first_mode_steps is None and self.algo.num_groups > 1:
             self.first_mode_steps = self.env_steps
         self.assign_groups(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        if not self.dist.is_main:
+            return
         assert self.writer is not None
         step = self.env_steps
         self.writer.add_scalar("modes/num_modes", self.algo.num_groups - 1, step)
@@ -228,6 +239,11 @@ class Trainer:
 
     def log(self, bar: tqdm) -> None:
         """Write scalars (the only host syncs of the loop, once per `log_interval`)."""
+        self.dist.sum_(self.stats["goals"], self.stats["length"])  # episodes of every rank
+        if not self.dist.is_main:
+            self.timer.pop()
+            self._reset_stats()
+            return
         assert self.writer is not None
         step = self.env_steps
         goals = self.stats["goals"].cpu()
@@ -285,7 +301,12 @@ class Trainer:
         return state
 
     def save(self, path: Path) -> None:
-        save_checkpoint(self.state_dict(), path)
+        """Write a checkpoint (rank 0). Under torchrun every rank first checks that all hold
+        the same networks, optimisers and modes; their digests go into `replica_digests`."""
+        state = self.state_dict()
+        digests = self.dist.check_replicas(state["algo"])
+        if self.dist.is_main:
+            save_checkpoint({**state, "replica_digests": digests} if digests else state, path)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue a run from `state_dict` output (checked for compatibility first)."""
@@ -315,4 +336,6 @@ class Trainer:
                 for key in ("memory_size", "max_modes", "embedding_dim", "num_atoms")
             },
         )
+        if not self.dist.is_main:  # the checkpoint's replay, envs and random streams are rank 0's
+            state = keep_local_state(state, self.state_dict())
         self.load_state_dict(state)
