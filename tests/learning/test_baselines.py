@@ -1,11 +1,15 @@
 """TD3, SAC and DIPO: each update learns its critic and improves its actor; SAC's temperature
 adapts; DIPO's target actions climb Q inside the action box; the novelty switch; the Trainer
-trains and resumes every baseline; the modes of evaluated episodes are counted by DTW."""
+trains and resumes every baseline, and so does `python train.py train=TD3Small ...`; the modes
+of evaluated episodes are counted by DTW."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from isaacgymenvs_ddiffpg.learning.agents import config_from_dict, make_agent
 from isaacgymenvs_ddiffpg.learning.baselines import (
@@ -182,3 +186,33 @@ def test_count_modes_clusters_successful_paths_only() -> None:
     assert rare["num_modes"] == 1 and rare["mode_shares"] == [pytest.approx(2 / 6)]
     none = count_modes(paths, lengths, torch.zeros(6, dtype=torch.long), threshold=20.0)
     assert none["num_modes"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("train", ["TD3Small", "SACSmall", "DIPOSmall"])
+def test_train_cli_trains_each_baseline(tmp_path: Path, train: str) -> None:
+    section = train.removesuffix("Small").lower()
+    settings = {"warm_up_steps": 5, "cluster_interval": 10, "eval_envs": 4, "log_interval": 5}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parents[2] / "train.py"),
+            "task=PointMazeV1",
+            f"train={train}",
+            "num_envs=8",
+            "max_iterations=20",
+            "experiment=baseline",
+            *(f"train.params.config.{section}.{key}={value}" for key, value in settings.items()),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = tmp_path / "runs" / "baseline"
+    state = torch.load(run / "nn" / "last.pth", weights_only=False)
+    assert state["iteration"] == 20 and state["config"]["algorithm"] == section
+    assert state["algo"]["num_updates"] == (20 - 5) * 4  # updates_per_step of the Small configs
+    tags = set(EventAccumulator(str(run / "summaries")).Reload().Tags()["scalars"])
+    assert {"loss/critic", "loss/actor", "eval/success_rate", "reward/intrinsic"} <= tags
