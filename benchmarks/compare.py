@@ -209,9 +209,26 @@ def main() -> None:
         default=[],
         help="KEY=VALUE settings of every algorithm's section, e.g. warm_up_steps=50",
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="combine these compare.json files (e.g. one per task, run side by side) into --out",
+    )
     parser.add_argument("overrides", nargs="*", help="hydra overrides passed to every run")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.merge:
+        parts = [json.loads(path.read_text()) for path in args.merge]
+        args.out.mkdir(parents=True, exist_ok=True)
+        merged = {**parts[0], "runs": [], "summary": []}
+        for part in parts:
+            merged["runs"] += part["runs"]
+            merged["summary"] += part["summary"]
+        (args.out / "compare.json").write_text(json.dumps(merged, indent=1))
+        (args.out / "compare.md").write_text(markdown(merged["summary"]))
+        return
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
