@@ -86,6 +86,7 @@ class MujocoWarpBackend:
             self.data = mjw.make_data(
                 model, nworld=num_envs, nconmax=self.buffers.nconmax, njmax=self.buffers.njmax
             )
+        wp.synchronize_device(self.wp_device)  # built on Warp's stream, used on torch's
         self.qpos = wp.to_torch(self.data.qpos)
         self.qvel = wp.to_torch(self.data.qvel)
         self.ctrl = wp.to_torch(self.data.ctrl)
@@ -150,7 +151,7 @@ class MujocoWarpBackend:
     def check_overflow(self) -> None:
         """Raise `SimBufferOverflowError` if any world overflowed a buffer since the last check
         (one host read of the accumulated flags)."""
-        self._checked_steps, self._steps_since_check = self._steps_since_check, 0
+        steps, self._steps_since_check = self._steps_since_check, 0
         seen = self._overflow_seen.bitwise_and(_BUFFER_BITS)
         if not bool(seen.any()):
             return
@@ -169,10 +170,11 @@ class MujocoWarpBackend:
         ]
         raise SimBufferOverflowError(
             f"MuJoCo Warp ran out of buffer space in {worlds} of {self.num_envs} worlds "
-            f"(within the last {self._checked_steps} env steps), so contacts or "
-            f"constraints were dropped and the physics is wrong. "
+            f"in the {steps} env step{'s' if steps > 1 else ''} since the last check, so "
+            f"contacts or constraints were dropped and the physics is wrong. "
             + "; ".join(lines)
-            + ". Raise it in the task's yaml or on the command line, e.g. "
+            + f". Raise {'it' if len(problems) == 1 else 'them'} in the task's yaml or on the "
+            + "command line, e.g. "
             + " ".join(f"task.env.warp_buffers.{s}={2 * current[s]}" for s in problems)
             + "."
         )
