@@ -56,8 +56,9 @@ def test_two_seed_sweep_with_submitit_writes_two_runs(tmp_path: Path) -> None:
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     sweep = tmp_path / "runs" / "sweep"
+    job_errors = "".join(log.read_text()[-1500:] for log in sweep.glob(".submitit/*/*_log.err"))
+    assert done.returncode == 0, done.stderr[-1500:] + job_errors
     for job, seed in (("0", 1), ("1", 2)):
         run = sweep / job
         assert list((run / "summaries").glob("events.*")), f"no tensorboard events in {run}"

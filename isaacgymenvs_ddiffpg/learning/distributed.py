@@ -1,14 +1,11 @@
-"""Multi-process training: ranks from torchrun or SLURM, broadcasts, gradient averaging, and
-mode discovery on rank 0 over the trajectories of every rank.
+"""Multi-process training under torchrun or SLURM: broadcasts, gradient averaging, discovery.
 
-One process per device, each with its own envs and its own replay. Networks, optimisers and
-modes are replicas: they start from rank 0's copy, every optimiser step uses gradients averaged
-over the ranks (one flattened all-reduce per step), and mode discovery runs on rank 0 over the
-successful and failed trajectories gathered from every rank, then is broadcast. Every rank runs
-the same sequence of collectives; decisions that end or shape the loop come from rank 0.
-
-In a single process (no process group) every method is a no-op and results are bit-identical
-to code without these calls.
+One process per device with its own envs and replay. Networks, optimisers and modes are
+replicas: they start from rank 0's copy and every optimiser step uses gradients averaged over
+the ranks (one flattened all-reduce). Mode discovery runs on rank 0 over the completed
+trajectories of all ranks and is broadcast: the union gives the modes one process holding all
+the data would find, with the single-process code and no consensus step. Every rank runs the
+same collectives in the same order. Without a process group every method is a no-op.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
 from isaacgymenvs_ddiffpg.learning.distributed import Distributed, keep_local_state
 from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
 from isaacgymenvs_ddiffpg.utils.timing import PhaseTimer
+from isaacgymenvs_ddiffpg.viz.training import TrainingViz
 
 
 class Trainer:
@@ -37,6 +38,7 @@ class Trainer:
         max_iterations: iteration budget (-1: only `cfg.max_env_steps` counts).
         eval_env: evaluation vecenv (None: no evaluation).
         task_name: recorded in checkpoints and checked on resume.
+        viz: videos, mode atlas and viewer (None: none of them).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class Trainer:
         max_iterations: int = -1,
         eval_env: VecEnv | None = None,
         task_name: str = "",
+        viz: TrainingViz | None = None,
     ) -> None:
         self.cfg, self.env, self.eval_env = cfg, env, eval_env
         self.info = env.get_env_info()
@@ -56,6 +59,7 @@ class Trainer:
         self.dist = Distributed()
         self.run_dir = Path(run_dir)
         self.task_name = task_name
+        self.viz = viz
         self.max_iterations = max_iterations
         self.obs = env.reset()
         self.num_envs = self.obs.shape[0]
@@ -160,6 +164,8 @@ class Trainer:
             self.timer.enabled = self.iteration % cfg.log_interval == 0
             with self.timer.phase("collect"):
                 self.collect()
+            if self.viz is not None:
+                self.viz.show(self.env)
             if self.iteration > cfg.warm_up_steps:
                 for _ in range(cfg.updates_per_step):
                     with self.timer.phase("update"):
@@ -214,6 +220,8 @@ class Trainer:
         result = self.evaluate()
         for key, value in result.items():
             self.writer.add_scalar(f"eval/{key}", value, step)
+        if self.viz is not None:  # eval video, mode atlas
+            self.viz.publish(self.algo, self.eval_env, result, self.iteration, self.writer, step)
 
     def evaluate(self) -> dict[str, float]:
         """One episode per eval env; env j plays mode j mod (K + 1) (0: z = 0), no noise."""
@@ -222,7 +230,10 @@ class Trainer:
         choices = [0, *self.algo.mode_ids]
         modes = torch.tensor([choices[j % len(choices)] for j in range(num_eval)])
         z = torch.stack([self.algo.mode_embedding(m) for m in modes.tolist()])
-        result = run_episodes(self.algo, self.eval_env, z, self.max_episode_length)
+        recorder = self.viz.recorder(self.eval_env, self.iteration) if self.viz else None
+        result = run_episodes(
+            self.algo, self.eval_env, z, self.max_episode_length, on_step=recorder
+        )
         table = success_table(result["success"], modes, self.num_goals)
         table["episode_length"] = float(result["length"].float().mean())
         return table
