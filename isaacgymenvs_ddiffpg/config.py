@@ -32,8 +32,16 @@ class RootConfig:
         test: play a checkpoint instead of training.
         checkpoint: a .pth to play (test=True) or to resume training from.
         mode: which mode to play: an id k (0: the sampler chooses) or "all".
-        capture_video: record mp4 videos.
+        capture_video: record mp4 videos (runs/<experiment>/videos/, and tensorboard).
         capture_video_freq: iterations between recorded episodes while training.
+        camera: camera of the videos; `overview` frames the whole maze or workspace, `free` is
+            MuJoCo's free camera, or any camera name of the task's model.
+        viewer_env: the env the viewer shows and the videos film.
+        replan: in play, compare each mode with and without online replanning.
+        replan_window: steps over which replanning measures progress.
+        replan_min_progress: distance the mode features must move over the window (null: the
+            task's coverage cell, 1 m for the standard mazes).
+        mode_atlas: draw the mode atlas (runs/<experiment>/modes/*.png, and tensorboard).
         multi_gpu: set under torchrun.
     """
 
@@ -55,6 +63,12 @@ class RootConfig:
     mode: str = "0"
     capture_video: bool = False
     capture_video_freq: int = 500
+    camera: str = "overview"
+    viewer_env: int = 0
+    replan: bool = False
+    replan_window: int = 50
+    replan_min_progress: float | None = None
+    mode_atlas: bool = True
     multi_gpu: bool = False
 
 

@@ -7,6 +7,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from isaacgymenvs_ddiffpg.learning.replan import Replanner
+
 
 class VecEnv(Protocol):
     """What the agent needs of an environment (the rl-games vecenv 4-tuple with our infos)."""
@@ -24,6 +26,12 @@ class Policy(Protocol):
     ) -> Tensor: ...
 
 
+class StepHook(Protocol):
+    """Called after every step of `run_episodes` (e.g. to render a video frame)."""
+
+    def __call__(self, step: int, finished: Tensor) -> None: ...
+
+
 @torch.no_grad()
 def run_episodes(
     policy: Policy,
@@ -31,29 +39,41 @@ def run_episodes(
     mode_embedding: Tensor,
     max_steps: int,
     feature_dim: int = 0,
+    replanner: Replanner | None = None,
+    on_step: StepHook | None = None,
 ) -> dict[str, Tensor]:
     """Run every env from a reset until its first episode ends (or `max_steps` pass).
 
     Args:
         policy: anything with `act(obs, mode_embedding, noise_std)`.
-        env: the vecenv (infos must carry `success`).
-        mode_embedding: (N, embedding_dim) z per env.
+        env: the vecenv (infos must carry `success` and `final_obs`).
+        mode_embedding: (N, embedding_dim) z per env (ignored with a `replanner`).
         max_steps: step limit (the task's episode length).
         feature_dim: if > 0, also record the first `feature_dim` observation dims per step.
+        replanner: chooses each env's z every step and switches stalled envs' modes (needs
+            `feature_dim` > 0).
+        on_step: called with (step, finished (N,) bool) after the reset (step 0) and after every
+            step.
 
     Returns:
         `success` (N,) goal id of the first episode (0 = none), `length` (N,), `finished` (N,)
-        bool, and with `feature_dim`, `paths` (N, max_steps + 1, feature_dim) (rows past an
-        episode's end repeat its final observation).
+        bool; with `feature_dim`, `paths` (N, max_steps + 1, feature_dim) (rows past an
+        episode's end repeat its final observation); with a `replanner`, `final_mode` (N,) the
+        mode played at the end and `switches` (N,) the number of mode switches.
     """
+    if replanner is not None and feature_dim <= 0:
+        raise ValueError("run_episodes: a replanner needs feature_dim > 0 to measure progress")
     obs = env.reset()
     n = obs.shape[0]
     finished = torch.zeros(n, dtype=torch.bool, device=obs.device)
     success = torch.zeros(n, dtype=torch.long, device=obs.device)
     length = torch.zeros(n, dtype=torch.long, device=obs.device)
     paths = [obs[:, :feature_dim].clone()] if feature_dim else []
+    if on_step is not None:
+        on_step(0, finished)
     for step in range(1, max_steps + 1):
-        obs, _, dones, infos = env.step(policy.act(obs, mode_embedding))
+        z = mode_embedding if replanner is None else replanner.mode_embedding
+        obs, _, dones, infos = env.step(policy.act(obs, z))
         newly = dones.bool() & ~finished
         success = torch.where(newly, infos["success"], success)
         length = torch.where(newly, step, length)
@@ -61,12 +81,19 @@ def run_episodes(
             current = torch.where(dones.bool()[:, None], infos["final_obs"], obs)[:, :feature_dim]
             paths.append(torch.where(finished[:, None], paths[-1], current))
         finished |= dones.bool()
+        if replanner is not None:
+            replanner.observe(paths[-1], ~finished)
+        if on_step is not None:
+            on_step(step, finished)
         if step % 25 == 0 and bool(finished.all()):
             break
     out = {"success": success, "length": torch.where(finished, length, max_steps)}
     out["finished"] = finished
     if feature_dim:
         out["paths"] = torch.stack(paths, dim=1)
+    if replanner is not None:
+        out["final_mode"] = replanner.current_mode.clone()
+        out["switches"] = replanner.switches.clone()
     return out
 
 

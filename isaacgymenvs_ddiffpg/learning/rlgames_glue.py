@@ -21,10 +21,11 @@ from torch import Tensor
 
 from isaacgymenvs_ddiffpg.learning.agents import AGENT_CONFIGS
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
-from isaacgymenvs_ddiffpg.learning.player import Player
+from isaacgymenvs_ddiffpg.learning.player import Player, play_options
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import VecTask
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
+from isaacgymenvs_ddiffpg.viz.training import TrainingViz
 
 ENV_NAME = "isaacgymenvs_ddiffpg"
 VECENV_TYPE = "ISAACGYMENVS_DDIFFPG"
@@ -192,6 +193,7 @@ class DDiffPGAgent(BaseAlgorithm):
             max_iterations=int(config.get("max_epochs", -1)),
             eval_env=eval_env,
             task_name=config.get("name", ""),
+            viz=TrainingViz.from_settings(config.get("viz", {}), run_dir, config.get("name", "")),
         )
         self.model = self.trainer.algo.actor
 
@@ -239,8 +241,13 @@ class DDiffPGPlayer(Player):
             config["env_name"], config["num_actors"], **config.get("env_config", {})
         )
         player = config.get("player", {})
+        run_dir = Path(config.get("train_dir", "runs")) / config["full_experiment_name"]
         super().__init__(
-            env, config.get("device", "cpu"), str(player.get("mode", "0")), config.get("name", "")
+            env,
+            config.get("device", "cpu"),
+            str(player.get("mode", "0")),
+            config.get("name", ""),
+            play_options(config.get("viz", {}), run_dir),
         )
 
 

@@ -1,0 +1,1 @@
+"""Seeing the modes: episode videos, the mode atlas, the interactive viewer."""

@@ -1,0 +1,142 @@
+"""What a training run shows: eval videos every `capture_video_freq` iterations, the mode atlas
+at every re-clustering, and (with `headless=False`) the viewer on one training env."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from isaacgymenvs_ddiffpg.utils.errors import ConfigError
+from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig
+
+# top-level config keys that travel to the trainer and the player (train.py puts them in `viz`)
+VIZ_KEYS = (
+    "capture_video",
+    "capture_video_freq",
+    "camera",
+    "headless",
+    "viewer_env",
+    "replan",
+    "replan_window",
+    "replan_min_progress",
+    "mode_atlas",
+)
+
+
+def check_viz_settings(task: Any, settings: Mapping[str, Any]) -> None:
+    """Fail at start-up, not at the first video, on a camera or env the task does not have."""
+    from isaacgymenvs_ddiffpg.viz.video import resolve_camera
+    from isaacgymenvs_ddiffpg.viz.viewer import check_viewer_env
+
+    if settings.get("capture_video"):
+        resolve_camera(task.model, str(settings.get("camera", "overview")))
+    if settings.get("capture_video") or not settings.get("headless", True):
+        check_viewer_env(int(settings.get("viewer_env", 0)), task.num_envs)
+    if int(settings.get("replan_window", 1)) < 1:
+        raise ConfigError(f"replan_window must be >= 1 step, got {settings['replan_window']}.")
+
+
+class TrainingViz:
+    """Hooks the Trainer calls: `show` every iteration, `recorder` before an evaluation and
+    `publish` after it.
+
+    Args:
+        run_dir: the run folder (`videos/` and `modes/` are written there).
+        task_name: names the files.
+        video: video settings (`capture` off: no videos).
+        mode_atlas: draw the atlas at each re-clustering.
+        headless: False opens MuJoCo's viewer on the first `show` (where there is a display).
+        viewer_env: the training env the viewer shows.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        task_name: str,
+        video: VideoConfig,
+        mode_atlas: bool = True,
+        headless: bool = True,
+        viewer_env: int = 0,
+    ) -> None:
+        self.run_dir, self.task_name = Path(run_dir), task_name or "task"
+        self.video, self.mode_atlas = video, mode_atlas
+        self.want_viewer, self.viewer_env = not headless, viewer_env
+        self.viewer: Any = None
+        self.next_video_iteration = 0
+        self.pending: EpisodeRecorder | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], run_dir: Path, task_name: str
+    ) -> TrainingViz:
+        """Build from the `viz` section train.py writes (top-level keys of `VIZ_KEYS`)."""
+        video = VideoConfig(
+            capture=bool(settings.get("capture_video", False)),
+            freq=int(settings.get("capture_video_freq", 500)),
+            camera=str(settings.get("camera", "overview")),
+        )
+        return cls(
+            run_dir,
+            task_name,
+            video,
+            mode_atlas=bool(settings.get("mode_atlas", True)),
+            headless=bool(settings.get("headless", True)),
+            viewer_env=int(settings.get("viewer_env", 0)),
+        )
+
+    def show(self, env: Any) -> None:
+        """Show the viewer's env after an iteration (opens the viewer the first time)."""
+        if not self.want_viewer:
+            return
+        if self.viewer is None:
+            from isaacgymenvs_ddiffpg.viz.viewer import EnvViewer
+
+            self.want_viewer = False  # asked once; reset below if a window opened
+            task = getattr(env, "task", None)
+            self.viewer = EnvViewer.open(task, self.viewer_env) if task is not None else None
+            self.want_viewer = self.viewer is not None
+        if self.viewer is not None and not self.viewer.sync():
+            self.viewer, self.want_viewer = None, False  # window closed: go on headless
+
+    def recorder(self, eval_env: Any, iteration: int) -> EpisodeRecorder | None:
+        """A recorder of eval env 0 (playing z = 0) when a video is due at `iteration`."""
+        task = getattr(eval_env, "task", None)
+        if not self.video.capture or task is None or iteration < self.next_video_iteration:
+            return None
+        self.next_video_iteration = (iteration // self.video.freq + 1) * self.video.freq
+        self.pending = EpisodeRecorder(task, 0, self.video)
+        return self.pending
+
+    def publish(
+        self,
+        algo: Any,
+        eval_env: Any,
+        table: Mapping[str, float],
+        iteration: int,
+        writer: Any,
+        step: int,
+    ) -> None:
+        """After an evaluation: write the pending video and the mode atlas."""
+        if self.pending is not None and self.pending.frames:
+            name = f"{self.task_name}_mode0_iter{iteration}"
+            self.pending.write(self.run_dir / "videos" / f"{name}.mp4")
+            if writer is not None:
+                self.pending.add_to_tensorboard(writer, "videos/eval_mode0", step)
+        self.pending = None
+        if self.mode_atlas and writer is not None and hasattr(algo, "embeddings"):
+            from isaacgymenvs_ddiffpg.viz.atlas import MazeMap, replay_trajectories, write_atlas
+
+            rates = {
+                int(key.removeprefix("mode_")): value
+                for key, value in table.items()
+                if key.startswith("mode_")
+            }
+            write_atlas(
+                replay_trajectories(algo, rates),
+                MazeMap.of_task(getattr(eval_env, "task", None)),
+                self.run_dir / "modes" / f"{self.task_name}_iter{iteration}.png",
+                f"{self.task_name}: modes at iteration {iteration} ({step} env steps)",
+                writer,
+                step,
+            )
