@@ -17,7 +17,10 @@ class BaselineConfig(DDiffPGConfig):
     Fields about modes (`embedding_dim` aside, which sizes the unused z), exploration groups
     and clustering are ignored: the baselines have one group and no mode discovery. Defaults
     follow the authors' released baseline settings (DDIFFPG.md section 4): batch 4096, 8
-    updates per step, tau 0.05, gamma 0.99, a warm-up of 32 vector steps.
+    updates per step, tau 0.05, gamma 0.99, a warm-up of 32 vector steps. The replay is
+    DDiffPG's trajectory replay, so `memory_size` counts trajectories (2000 AntMaze episodes of
+    500 steps hold the released 1 M transitions); like DDiffPG's, it overwrites failed
+    trajectories before successful ones, and the baselines sample it uniformly.
 
     Attributes:
         algorithm: which baseline the section configures (fixed per subclass; it is saved in
