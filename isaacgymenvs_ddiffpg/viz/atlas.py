@@ -48,6 +48,13 @@ class MazeMap:
     scaling: float
     goal_radius: float
 
+    @property
+    def aspect(self) -> float:
+        """Height over width of the map."""
+        xs = [x for x, _ in self.walls]
+        ys = [y for _, y in self.walls]
+        return (max(ys) - min(ys) + self.scaling) / (max(xs) - min(xs) + self.scaling)
+
     @classmethod
     def of_task(cls, task: Any) -> MazeMap | None:
         """The map of a maze task (anything with `maze` and `cfg.goal_radius`); None otherwise."""
@@ -100,7 +107,8 @@ def draw_atlas(
     modes = trajectories.modes.cpu().numpy()
     feature_dim = paths.shape[-1] if paths.ndim == 3 else 2
     panels = [("x", "y", 0, 1)] if maze is not None or feature_dim < 3 else list(PROJECTIONS)
-    figure = Figure(figsize=(5.0 * len(panels) + LEGEND_WIDTH, 5.0), dpi=100)
+    height = 5.0 if maze is None else float(np.clip(5.0 * maze.aspect, 2.5, 6.0))
+    figure = Figure(figsize=(5.0 * len(panels) + LEGEND_WIDTH, height + 0.6), dpi=100)
     canvas = FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     colors: dict[int, tuple[float, float, float]] = {}
