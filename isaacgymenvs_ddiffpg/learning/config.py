@@ -34,6 +34,12 @@ class DDiffPGConfig:
     Attributes (rollout and modes):
         warm_up_steps: vector steps of uniform random actions before learning.
         noise_std_min, noise_std_max: per-env Gaussian action noise, linearly spaced over envs.
+        noise_correlation: 0 (released): white noise, and uniform random warm-up actions. rho in
+            (0, 1): the noise is an AR(1) process n_t = rho n_{t-1} + sqrt(1 - rho^2) eps_t per
+            env (same per-step std, correlation time about 1 / (1 - rho) steps), and the warm-up
+            plays clamp(n_t). White noise on a fine control step is a random walk that stays
+            near the start; correlated noise travels (on PointMazeV1 at rho = 0.9 it alone
+            reaches the goal in about 5% of episodes, white noise in none of 768).
         exploration: "prop" (exploit share = K / (K + 1)), "fixed" or "linear".
         exploration_stop_ratio: after this share of `max_env_steps` every env exploits.
         exploration_fix_ratio: exploit share of "fixed".
@@ -82,6 +88,7 @@ class DDiffPGConfig:
     warm_up_steps: int = 500
     noise_std_min: float = 0.05
     noise_std_max: float = 0.6
+    noise_correlation: float = 0.0
     exploration: str = "prop"
     exploration_stop_ratio: float = 0.7
     exploration_fix_ratio: float = 0.5
@@ -107,6 +114,8 @@ class DDiffPGConfig:
     def __post_init__(self) -> None:
         if self.exploration not in ("prop", "fixed", "linear"):
             raise ValueError(f"exploration must be prop, fixed or linear, got {self.exploration!r}")
+        if not 0.0 <= self.noise_correlation < 1.0:
+            raise ValueError(f"noise_correlation must be in [0, 1), got {self.noise_correlation}")
         if self.intrinsic_type not in ("noveld", "rnd"):
             raise ValueError(f"intrinsic_type must be noveld or rnd, got {self.intrinsic_type!r}")
         if self.batch_size < self.max_modes + 1:

@@ -80,6 +80,7 @@ class Trainer:
             cfg.noise_std_min, cfg.noise_std_max, self.num_envs, device=self.device
         )
         self.rollout_group = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
+        self.noise = torch.zeros(self.num_envs, self.algo.act_dim, device=self.device)
         self.iteration = 0
         self.env_steps = 0
         self.first_mode_steps: int | None = None
@@ -114,13 +115,24 @@ class Trainer:
 
     def collect(self) -> None:
         """One vector step of every env, stored into the trajectory replay."""
+        correlation = float(getattr(self.cfg, "noise_correlation", 0.0))
+        if correlation > 0:  # AR(1) noise, stationary N(0, 1) per env and action dim
+            fresh = torch.randn(self.noise.shape, device=self.device, generator=self.algo.generator)
+            self.noise.mul_(correlation).add_(fresh, alpha=(1.0 - correlation**2) ** 0.5)
         if self.iteration <= self.cfg.warm_up_steps:
-            shape = (self.num_envs, self.algo.act_dim)
-            actions = torch.rand(shape, device=self.device, generator=self.algo.generator)
-            actions = actions * 2 - 1
+            if correlation > 0:
+                actions = self.noise.clamp(-1.0, 1.0)
+            else:
+                shape = (self.num_envs, self.algo.act_dim)
+                actions = torch.rand(shape, device=self.device, generator=self.algo.generator)
+                actions = actions * 2 - 1
         else:
             z = self.algo.group_z[self.rollout_group]
-            actions = self.algo.act(self.obs, z, self.noise_std)
+            if correlation > 0:
+                actions = self.algo.act(self.obs, z) + self.noise * self.noise_std[:, None]
+                actions = actions.clamp(-1.0, 1.0)
+            else:
+                actions = self.algo.act(self.obs, z, self.noise_std)
         next_obs, reward, dones, infos = self.env.step(actions)
         dones = dones.bool()
         terminated = dones & ~infos["time_outs"].bool()
@@ -304,6 +316,7 @@ class Trainer:
             "algo": self.algo.state_dict(),
             "obs": self.obs,
             "rollout_group": self.rollout_group,
+            "noise": self.noise,
             "torch_rng": torch.get_rng_state(),
         }
         for name, env in (("env_state", self.env), ("eval_env_state", self.eval_env)):
@@ -326,6 +339,7 @@ class Trainer:
         self.first_mode_steps = state["first_mode_steps"]
         self.obs = state["obs"].to(self.device)
         self.rollout_group = state["rollout_group"].to(self.device)
+        self.noise = state["noise"].to(self.device)
         torch.set_rng_state(state["torch_rng"])
         for name, env in (("env_state", self.env), ("eval_env_state", self.eval_env)):
             if name in state and env is not None and hasattr(env, "set_env_state"):

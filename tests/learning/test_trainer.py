@@ -63,13 +63,14 @@ def make_trainer(run_dir: Path, max_iterations: int, num_envs: int = 8, **overri
 
 
 def test_resume_ends_with_identical_weights(tmp_path: Path) -> None:
-    straight = make_trainer(tmp_path / "a", max_iterations=100)
+    # correlated noise: its per-env state must travel in the checkpoint too
+    straight = make_trainer(tmp_path / "a", max_iterations=100, noise_correlation=0.9)
     straight.train()
     assert straight.algo.num_groups >= 2, "the easy maze should give modes to re-map"
     middle = tmp_path / "a" / "nn" / "PointMazeV1_iter60.pth"
     assert middle.is_file() and (tmp_path / "a" / "nn" / "last.pth").is_file()
 
-    resumed = make_trainer(tmp_path / "b", max_iterations=100)
+    resumed = make_trainer(tmp_path / "b", max_iterations=100, noise_correlation=0.9)
     resumed.restore(middle)
     assert resumed.iteration == 60
     resumed.train()
@@ -160,3 +161,19 @@ def test_exploit_share_schedules(tmp_path: Path) -> None:
     trainer.cfg.exploration = "fixed"
     trainer.env_steps = 100
     assert trainer.exploit_share() == 0.5
+
+
+def test_correlated_noise_is_a_stationary_ar1_process(tmp_path: Path) -> None:
+    trainer = make_trainer(
+        tmp_path, max_iterations=1, num_envs=64, noise_correlation=0.9, warm_up_steps=10**6
+    )
+    noise = []
+    for _ in range(300):
+        trainer.collect()
+        noise.append(trainer.noise.clone())
+    x = torch.stack(noise[100:])  # (T, N, act_dim), past the start from 0
+    lag1 = float((x[1:] * x[:-1]).mean() / x.square().mean())
+    assert abs(float(x.std()) - 1.0) < 0.1  # per-step std kept
+    assert abs(lag1 - 0.9) < 0.03  # correlated over about 10 steps
+    stored = trainer.algo.replay.action[:, 0, :40]  # the warm-up plays clamp(noise)
+    assert stored.abs().max() <= 1.0 and float(stored.abs().mean()) > 0.5
