@@ -123,7 +123,7 @@ class Player:
     def modes_to_play(self) -> list[int]:
         """The mode ids `mode` asks for (validated against the checkpoint's modes)."""
         assert self.algo is not None
-        known = self.algo.mode_ids
+        known = sorted(self.algo.mode_ids)
         if self.mode == "all":
             return [0, *known]
         try:
@@ -141,7 +141,7 @@ class Player:
     def replan_starts(self, modes: list[int]) -> list[int]:
         """Modes replanning starts from: the chosen mode, or every mode for mode=0 / all."""
         assert self.algo is not None
-        known = self.algo.mode_ids
+        known = sorted(self.algo.mode_ids)
         if len(known) < 2:
             raise ConfigError(
                 f"replan=True switches to another mode when the chosen one stalls, but this "
@@ -159,7 +159,7 @@ class Player:
         replanner = None
         if replan:
             cfg = self.options.replan_config
-            known = algo.mode_ids
+            known = sorted(algo.mode_ids)
             order = known[known.index(mode) :] + known[: known.index(mode)]
             replanner = Replanner(
                 order,
@@ -206,7 +206,8 @@ class Player:
             return
         try:
             algo = self.algo
-            play_in_viewer(viewer, algo, self.env, algo.mode_ids, algo.mode_embedding, modes[0])
+            modes_in_order = sorted(algo.mode_ids)
+            play_in_viewer(viewer, algo, self.env, modes_in_order, algo.mode_embedding, modes[0])
         finally:
             viewer.close()
 
