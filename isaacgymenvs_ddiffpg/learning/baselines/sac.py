@@ -71,7 +71,9 @@ class SAC(BaselineAgent):
     so the projection stays C51's; the shifted atoms are clipped to [v_min, v_max] like any
     other. The temperature alpha is learned (Adam on log alpha) toward `target_entropy`
     (default -act_dim). Rollouts sample the policy (its own noise; the Trainer's mixed noise
-    std only switches sampling on), evaluation uses the mean action tanh(mu).
+    std only switches sampling on), evaluation uses the mean action tanh(mu); with the
+    Trainer's `noise_correlation` > 0 rollouts take the mean plus the Trainer's AR(1) noise,
+    like the other algorithms.
     Arguments as for `BaselineAgent`.
     """
 
