@@ -27,6 +27,9 @@ class DDiffPGConfig:
         gamma, tau: discount and Polyak rate.
         target_noise_std, target_noise_clip: TD3 smoothing of the critic's next action.
         action_steps, action_lr: Adam ascent steps and step size of the target actions.
+        action_flat_grad: slope |dQ/da| below which the ascent barely moves an action (added to
+            Adam's epsilon per sample; 0 as released: every step has size action_lr, so actions
+            drift to the bounds wherever the critic is flat, e.g. when pushing into a wall).
         max_grad_norm: gradient clipping of actor, critics and target actions.
         batch_size: multimodal batch size, split equally over exploration + K modes.
         updates_per_step: learner updates per vector step (8 at 256 envs; with thousands of
@@ -81,6 +84,7 @@ class DDiffPGConfig:
     target_noise_clip: float = 0.2
     action_steps: int = 20
     action_lr: float = 0.03
+    action_flat_grad: float = 0.0
     max_grad_norm: float = 1.0
     batch_size: int = 4096
     updates_per_step: int = 8

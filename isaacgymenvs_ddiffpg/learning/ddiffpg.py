@@ -218,6 +218,7 @@ class DDiffPG:
             cfg.action_steps,
             cfg.action_lr,
             max_grad_norm=cfg.max_grad_norm,
+            flat_grad=cfg.action_flat_grad,
         )
         target_action = torch.where(
             batch["has_data"][:, None, None], target_action, batch["target_action"]

@@ -20,6 +20,7 @@ def improve_target_actions(
     max_grad_norm: float | None = 1.0,
     bound: float = 1.0 - 1e-5,
     betas: tuple[float, float] = (0.9, 0.999),
+    flat_grad: float = 0.0,
 ) -> Tensor:
     """Improve stored target actions by Adam ascent on each group's own critic (DDiffPG 1.2).
 
@@ -40,6 +41,11 @@ def improve_target_actions(
         max_grad_norm: per-group gradient norm clip, or None for no clipping.
         bound: actions are kept in [-bound, bound].
         betas: Adam moment decay rates.
+        flat_grad: a slope |dQ/da| (per sample, per action dim) treated as flat: added to
+            Adam's denominator, so a step is about ``lr * g / (|g| + flat_grad)``. 0 (released):
+            every step has size ``lr`` whatever the slope, so where the critic is flat in a
+            direction (e.g. pushing into a wall) noise walks the action to the bound, where it
+            stays. With ``flat_grad`` > 0 such directions barely move.
 
     Returns:
         improved: (G, B, act_dim) detached target actions.
@@ -49,6 +55,7 @@ def improve_target_actions(
     action = target_action.detach().clamp(-bound, bound)
     exp_avg = torch.zeros_like(action)
     exp_avg_sq = torch.zeros_like(action)
+    eps = eps + flat_grad / action.shape[1]  # the loss is a batch mean: grads carry 1 / B
     for step in range(1, steps + 1):
         # 1. Gradient of each group's loss -mean_b min(Q1, Q2) with respect to its actions.
         with torch.enable_grad():

@@ -66,3 +66,19 @@ def test_ascent_matches_torch_adam_with_clipping():
         with torch.no_grad():
             action.clamp_(-1 + 1e-5, 1 - 1e-5)
     torch.testing.assert_close(improved, action.detach())
+
+
+def test_flat_grad_keeps_flat_directions_still():
+    """Released Adam walks an action as far along a nearly flat direction as along a steep
+    one; with `flat_grad` the flat direction barely moves and the steep one still does."""
+
+    def q(obs: Tensor, action: Tensor) -> Tensor:  # steep in a0, nearly flat in a1
+        return 2.0 * action[..., 0] + 0.001 * action[..., 1]
+
+    obs = torch.zeros(1, 32, 1)
+    start = torch.zeros(1, 32, 2)
+    released = improve_target_actions(q, obs, start, steps=10, lr=0.03) - start
+    damped = improve_target_actions(q, obs, start, steps=10, lr=0.03, flat_grad=0.05) - start
+    assert released[..., 1].abs().mean() > 0.2  # ~lr per step whatever the slope
+    assert damped[..., 1].abs().mean() < 0.1 * released[..., 1].abs().mean()
+    assert damped[..., 0].mean() > 0.9 * released[..., 0].mean() > 0.25
