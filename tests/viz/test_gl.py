@@ -13,7 +13,8 @@ from isaacgymenvs_ddiffpg.viz import gl
     [({"EGL", "OSMesa"}, "egl"), ({"OSMesa"}, "osmesa"), (set(), "")],
 )
 def test_choice_follows_the_installed_libraries(monkeypatch, libraries, expected) -> None:
-    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    monkeypatch.setenv("MUJOCO_GL", "unset below; restored afterwards")
+    monkeypatch.delenv("MUJOCO_GL")
     monkeypatch.delitem(sys.modules, "mujoco", raising=False)  # as before mujoco's first import
     monkeypatch.setattr(gl.platform, "system", lambda: "Linux")
     monkeypatch.setattr(
