@@ -96,7 +96,9 @@ def train(
 
 @torch.no_grad()
 def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    """Success, goals, episode length and modes among successes of z = 0 episodes."""
+    """Success, goals, episode length and modes among successes of z = 0 episodes; for an
+    agent with learned modes also the success under each mode's own z_k and the modes counted
+    over the z = 0 and all z_k episodes together."""
     env = RlGamesVecEnv(make_task(task, num_envs=args.eval_envs, seed=10_000 + seed))
     info = env.get_env_info()
     state = load_checkpoint(checkpoint)
@@ -127,6 +129,26 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
         args.min_share,
     )
     success = result["success"]
+    under_z, episodes = {}, [result]
+    for mode_id in agent.mode_ids:
+        z_k = agent.mode_embedding(mode_id).expand(args.eval_envs, -1)
+        episodes.append(run_episodes(agent, env, z_k, int(info["max_episode_length"]), feature_dim))
+        under_z[str(mode_id)] = float((episodes[-1]["success"] > 0).float().mean())
+    horizon = max(part["paths"].shape[1] for part in episodes)
+    paths = torch.cat(
+        [  # episodes that all ended early are shorter: repeat their last row
+            torch.cat([p, p[:, -1:].expand(-1, horizon - p.shape[1], -1)], dim=1)
+            for p in (part["paths"] for part in episodes)
+        ]
+    )
+    all_z = count_modes(
+        paths,
+        torch.cat([part["length"] for part in episodes]),
+        torch.cat([part["success"] for part in episodes]),
+        threshold,
+        task_cfg.mode_resample_len,
+        args.min_share,
+    )
     return {
         "success_rate": float((success > 0).float().mean()),
         "success_per_goal": [
@@ -137,6 +159,8 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
         "episode_length": float(result["length"].float().mean()),
         "env_steps": int(state["env_steps"]),
         "train_modes": len(agent.mode_ids),
+        "success_under_mode_z": under_z,
+        "num_modes_all_z": all_z["num_modes"],
         "threshold": threshold,
     }
 
@@ -165,6 +189,9 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "num_modes_per_seed": [run["num_modes"] for run in runs],
         "success_per_mode": per_mode,
         "episode_length": mean("episode_length"),
+        "train_modes_per_seed": [run.get("train_modes", 0) for run in runs],
+        "num_modes_all_z_per_seed": [run.get("num_modes_all_z", run["num_modes"]) for run in runs],
+        "success_under_mode_z_per_seed": [run.get("success_under_mode_z", {}) for run in runs],
         "env_steps": mean("env_steps"),
         "wall_clock_s": mean("wall_clock_s"),
     }
@@ -173,17 +200,25 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The results table, one row per task and algorithm."""
     lines = [
-        "| task | algorithm | success | modes (per seed) | success per mode | episode length "
-        "| env-steps | wall-clock s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| task | algorithm | success | modes at z = 0 (per seed) | success per mode "
+        "| modes learned / over all z_k (per seed) | episode length | env-steps | wall-clock s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         per_mode = " / ".join(f"{share:.2f}" for share in row["success_per_mode"]) or "-"
         seeds = ", ".join(str(n) for n in row["num_modes_per_seed"])
+        learned = ", ".join(
+            f"{trained}/{found}"
+            for trained, found in zip(
+                row.get("train_modes_per_seed", []),
+                row.get("num_modes_all_z_per_seed", []),
+                strict=True,
+            )
+        )
         lines.append(
             f"| {row['task']} | {row['algo']} | {row['success_rate']:.2f} "
             f"± {row['success_rate_std']:.2f} | {row['num_modes']:.1f} ({seeds}) | {per_mode} "
-            f"| {row['episode_length']:.0f} | {row['env_steps']:.0f} "
+            f"| {learned or '-'} | {row['episode_length']:.0f} | {row['env_steps']:.0f} "
             f"| {row['wall_clock_s']:.0f} |"
         )
     return "\n".join(lines) + "\n"
@@ -216,9 +251,29 @@ def main() -> None:
         default=[],
         help="combine these compare.json files (e.g. one per task, run side by side) into --out",
     )
+    parser.add_argument(
+        "--reevaluate",
+        type=Path,
+        default=None,
+        help="evaluate the runs of this compare.json again (no training) and write --out",
+    )
     parser.add_argument("overrides", nargs="*", help="hydra overrides passed to every run")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.reevaluate is not None:
+        old = json.loads(args.reevaluate.read_text())
+        runs = [
+            run | evaluate(run["task"], Path(run["run"]) / "nn" / "last.pth", args, run["seed"])
+            for run in old["runs"]
+        ]
+        cells = {(run["task"], run["algo"]): [] for run in runs}
+        for run in runs:
+            cells[run["task"], run["algo"]].append(run)
+        args.out.mkdir(parents=True, exist_ok=True)
+        out = {**old, "runs": runs, "summary": [aggregate(group) for group in cells.values()]}
+        (args.out / "compare.json").write_text(json.dumps(out, indent=1))
+        (args.out / "compare.md").write_text(markdown(out["summary"]))
+        return
     if args.merge:
         parts = [json.loads(path.read_text()) for path in args.merge]
         args.out.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ def test_compare_aggregates_seeds_into_one_row() -> None:
     assert row["num_modes"] == pytest.approx(1.5) and row["num_modes_per_seed"] == [2, 1]
     assert row["success_per_mode"] == pytest.approx([0.55, 0.2])
     table = compare.markdown([row])
-    assert "| T | A | 0.75 ± 0.25 | 1.5 (2, 1) | 0.55 / 0.20 | 50 | 100 | 10 |" in table
+    assert "| T | A | 0.75 ± 0.25 | 1.5 (2, 1) | 0.55 / 0.20 | 0/2, 0/1 | 50 | 100 | 10 |" in table
 
 
 def test_update_cost_gives_ddiffpg_the_asked_number_of_modes() -> None:
