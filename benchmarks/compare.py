@@ -266,23 +266,11 @@ def main() -> None:
             run | evaluate(run["task"], Path(run["run"]) / "nn" / "last.pth", args, run["seed"])
             for run in old["runs"]
         ]
-        cells = {(run["task"], run["algo"]): [] for run in runs}
-        for run in runs:
-            cells[run["task"], run["algo"]].append(run)
-        args.out.mkdir(parents=True, exist_ok=True)
-        out = {**old, "runs": runs, "summary": [aggregate(group) for group in cells.values()]}
-        (args.out / "compare.json").write_text(json.dumps(out, indent=1))
-        (args.out / "compare.md").write_text(markdown(out["summary"]))
+        write_summary(args.out, {**old, "runs": runs})
         return
     if args.merge:
         parts = [json.loads(path.read_text()) for path in args.merge]
-        args.out.mkdir(parents=True, exist_ok=True)
-        merged = {**parts[0], "runs": [], "summary": []}
-        for part in parts:
-            merged["runs"] += part["runs"]
-            merged["summary"] += part["summary"]
-        (args.out / "compare.json").write_text(json.dumps(merged, indent=1))
-        (args.out / "compare.md").write_text(markdown(merged["summary"]))
+        write_summary(args.out, {**parts[0], "runs": [run for p in parts for run in p["runs"]]})
         return
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -304,6 +292,18 @@ def main() -> None:
             runs.extend(group)
             rows.append(aggregate(group))
     print(json.dumps({"summary": rows}))
+
+
+def write_summary(out_dir: Path, results: dict[str, Any]) -> None:
+    """Aggregate `results["runs"]` per task and algorithm (in order of appearance) and write
+    compare.json and compare.md into `out_dir`."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in results["runs"]:
+        cells.setdefault((run["task"], run["algo"]), []).append(run)
+    results = {**results, "summary": [aggregate(group) for group in cells.values()]}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "compare.json").write_text(json.dumps(results, indent=1))
+    (out_dir / "compare.md").write_text(markdown(results["summary"]))
 
 
 def write(args: argparse.Namespace, runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
