@@ -13,9 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from isaacgymenvs_ddiffpg.learning.agents import Agent, config_from_dict, make_agent
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
-from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
-from isaacgymenvs_ddiffpg.learning.ddiffpg import DDiffPG
 from isaacgymenvs_ddiffpg.learning.episodes import EpisodeLog
 from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
 from isaacgymenvs_ddiffpg.learning.replan import ReplanConfig, Replanner
@@ -92,7 +91,7 @@ class Player:
         self.task_name = task_name
         self.options = options or PlayOptions()
         self.task = getattr(env, "task", None)
-        self.algo: DDiffPG | None = None
+        self.algo: Agent | None = None
         self.checkpoint = ""
         self.iteration = 0
 
@@ -103,9 +102,9 @@ class Player:
         state = load_checkpoint(
             path, expect={"task": self.task_name, "obs_dim": obs_dim, "act_dim": act_dim}
         )
-        cfg = dataclasses.replace(DDiffPGConfig(**state["config"]), memory_size=1)
+        cfg = dataclasses.replace(config_from_dict(state["config"]), memory_size=1)
         num_envs = self.env.reset().shape[0]
-        self.algo = DDiffPG(
+        self.algo = make_agent(
             cfg,
             obs_dim,
             act_dim,

@@ -23,6 +23,7 @@ from isaacgymenvs_ddiffpg.learning.baselines import (
 )
 from isaacgymenvs_ddiffpg.learning.critics import critic_loss
 from isaacgymenvs_ddiffpg.learning.mode_count import count_modes
+from isaacgymenvs_ddiffpg.learning.player import Player
 from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
 from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
@@ -168,6 +169,17 @@ def test_trainer_trains_and_resumes_each_baseline_exactly(tmp_path: Path, algori
             assert torch.equal(ours[key], value), f"{name}.{key} differs after resume"
     saved = torch.load(middle, weights_only=False)
     assert type(config_from_dict(saved["config"])) is CONFIGS[algorithm]
+
+
+def test_player_plays_a_baseline_checkpoint(tmp_path: Path) -> None:
+    trainer = easy_trainer(tmp_path / "run", tiny("td3", warm_up_steps=3), max_iterations=6)
+    trainer.train()
+    env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=4, seed=3))
+    player = Player(env, "cpu", "all", task_name="PointMazeV1")
+    player.restore(tmp_path / "run" / "nn" / "last.pth")
+    assert isinstance(player.algo, TD3)
+    summary = player.run()
+    assert list(summary["modes"]) == ["0"] and summary["modes"]["0"]["episodes"] == 4
 
 
 def test_count_modes_clusters_successful_paths_only() -> None:
