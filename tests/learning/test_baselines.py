@@ -122,8 +122,9 @@ def test_dipo_target_actions_climb_q_and_stay_in_the_box() -> None:
     assert written.abs().max() <= 1.0
     assert float(written[:, 0].mean()) > float(executed[:, 0].mean()) + 0.2
     obs = agent.replay.obs[:, :, 0][stored][None]
-    q_target = agent.critic.q(obs, written[None])
-    q_executed = agent.critic.q(obs, executed[None])
+    with torch.no_grad():
+        q_target = agent.critic.q(obs, written[None])
+        q_executed = agent.critic.q(obs, executed[None])
     assert float(q_target.mean()) > float(q_executed.mean())
 
 
