@@ -1,0 +1,108 @@
+"""Learning tests of DDiffPGSmall on PointMazeV1 (32 envs, the shipped settings).
+
+- `slow` (about 4 minutes on 2 cores): exploration reaches the goal around the wall both above
+  and below, and mode discovery gives the two routes separate modes.
+- `learning` (about 13 minutes; deselected by default, run with `pytest -m learning`): as a
+  user runs it, `python train.py task=PointMazeV1 train=DDiffPGSmall ...` for 80,000 env steps,
+  then `test=True mode=all`; each route is played by its own mode embedding with >= 90% success.
+
+Route of a successful path: the side of the wall (y > 0 above, y < 0 below) on which it crosses
+the wall's column, -6 < x < -2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from isaacgymenvs_ddiffpg.config import register_configs
+from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv, ddiffpg_config
+from isaacgymenvs_ddiffpg.learning.trainer import Trainer
+from isaacgymenvs_ddiffpg.tasks import make_task
+
+NUM_ENVS = 32
+ITERATIONS = 800  # 25,600 env steps
+BUDGET_ENV_STEPS = 80_000
+REPO = Path(__file__).resolve().parents[2]
+
+
+def route_of(path: torch.Tensor | np.ndarray) -> int:
+    """+1 above the wall, -1 below, 0 if the (T, 2) xy path never enters the wall's column."""
+    path = torch.as_tensor(path)
+    in_column = (path[:, 0] > -6.0) & (path[:, 0] < -2.0)
+    if not bool(in_column.any()):
+        return 0
+    return 1 if float(path[in_column, 1].mean()) > 0 else -1
+
+
+@pytest.mark.slow
+def test_pointmaze_explores_both_routes_into_separate_modes(tmp_path: Path) -> None:
+    register_configs()
+    overrides = ["task=PointMazeV1", "train=DDiffPGSmall", f"num_envs={NUM_ENVS}"]
+    with initialize_config_module("isaacgymenvs_ddiffpg.cfg", version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    config = OmegaConf.to_container(cfg.train.params.config, resolve=True)
+    assert isinstance(config, dict)
+    settings = ddiffpg_config(config)  # type: ignore[arg-type]
+    env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=NUM_ENVS, seed=1))
+    trainer = Trainer(settings, env, tmp_path, "cpu", seed=1, max_iterations=ITERATIONS)
+    trainer.train()
+
+    replay = trainer.algo.replay
+    kept = replay.closed & replay.valid & (replay.success > 0)
+    routes: dict[int, list[int]] = {}
+    for env_index, slot in kept.nonzero().tolist():
+        length = int(replay.length[env_index, slot])
+        path = replay.obs[env_index, slot, : length + 1, :2]
+        group = int(replay.group_of[env_index, slot])
+        routes.setdefault(group, []).append(route_of(path))
+    report = json.dumps(
+        {str(g): {"above": r.count(1), "below": r.count(-1)} for g, r in routes.items()}
+    )
+    assert trainer.algo.num_groups - 1 >= 2, f"two modes expected: {report}"
+    pure = {g: sum(r) / len(r) for g, r in routes.items() if g > 0}
+    assert any(v >= 0.8 for v in pure.values()), f"a mode of paths above the wall: {report}"
+    assert any(v <= -0.8 for v in pure.values()), f"a mode of paths below the wall: {report}"
+
+
+def train_py(cwd: Path, *args: str) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, str(REPO / "train.py"), *args]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.learning
+def test_pointmaze_plays_each_route_by_its_mode(tmp_path: Path) -> None:
+    common = ("task=PointMazeV1", "train=DDiffPGSmall", "num_threads=1", "seed=2")
+    budget = f"train.params.config.ddiffpg.max_env_steps={BUDGET_ENV_STEPS}"
+    train_py(tmp_path, *common, f"num_envs={NUM_ENVS}", budget, "experiment=learn")
+    play = ("test=True", "mode=all", "checkpoint=runs/learn/nn/last.pth", "experiment=play")
+    train_py(tmp_path, *common, "num_envs=40", *play)
+
+    episodes = np.load(tmp_path / "runs" / "play" / "episodes.npz")
+    mode, goal, length, path = (episodes[k] for k in ("mode", "goal", "length", "path"))
+    table = {}
+    for k in sorted(set(mode.tolist())):
+        played = np.flatnonzero(mode == k)
+        sides = [route_of(path[i, : length[i] + 1]) for i in played if goal[i] > 0]
+        table[int(k)] = {
+            "success": float((goal[played] > 0).mean()),
+            "above": sides.count(1),
+            "below": sides.count(-1),
+        }
+    report = json.dumps(table)
+    modes = {k: v for k, v in table.items() if k != 0}
+    assert len(modes) >= 2, f"two modes expected: {report}"
+    good = [v for v in modes.values() if v["success"] >= 0.9]
+    assert any(v["above"] >= 0.9 * (v["above"] + v["below"]) for v in good), report
+    assert any(v["below"] >= 0.9 * (v["above"] + v["below"]) for v in good), report
