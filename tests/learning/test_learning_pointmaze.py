@@ -83,7 +83,7 @@ def train_py(cwd: Path, *args: str) -> None:
 
 @pytest.mark.learning
 def test_pointmaze_plays_each_route_by_its_mode(tmp_path: Path) -> None:
-    common = ("task=PointMazeV1", "train=DDiffPGSmall", "num_threads=1", "seed=2")
+    common = ("task=PointMazeV1", "train=DDiffPGSmall", "num_threads=1", "seed=3")
     budget = f"train.params.config.ddiffpg.max_env_steps={BUDGET_ENV_STEPS}"
     train_py(tmp_path, *common, f"num_envs={NUM_ENVS}", budget, "experiment=learn")
     play = ("test=True", "mode=all", "checkpoint=runs/learn/nn/last.pth", "experiment=play")
