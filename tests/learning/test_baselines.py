@@ -226,6 +226,6 @@ def test_train_cli_trains_each_baseline(tmp_path: Path, train: str) -> None:
     run = tmp_path / "runs" / "baseline"
     state = torch.load(run / "nn" / "last.pth", weights_only=False)
     assert state["iteration"] == 20 and state["config"]["algorithm"] == section
-    assert state["algo"]["num_updates"] == (20 - 5) * 4  # updates_per_step of the Small configs
+    assert state["algo"]["num_updates"] == (20 - 5) * 2  # updates_per_step of the Small configs
     tags = set(EventAccumulator(str(run / "summaries")).Reload().Tags()["scalars"])
     assert {"loss/critic", "loss/actor", "eval/success_rate", "reward/intrinsic"} <= tags

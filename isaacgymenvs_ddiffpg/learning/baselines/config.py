@@ -73,6 +73,7 @@ class SACConfig(BaselineConfig):
 class DIPOConfig(BaselineConfig):
     """DIPO settings: DDiffPG's diffusion actor and action-gradient target actions with one
     critic and no modes (`denoising_steps`, `time_dim`, `actor_hidden`, `action_steps`,
-    `action_lr`, `target_noise_std`, `target_noise_clip` mean what they mean for DDiffPG)."""
+    `action_lr`, `action_flat_grad`, `target_noise_std`, `target_noise_clip` mean what they
+    mean for DDiffPG)."""
 
     algorithm: str = "dipo"

@@ -72,6 +72,7 @@ class DIPO(BaselineAgent):
             cfg.action_steps,
             cfg.action_lr,
             max_grad_norm=cfg.max_grad_norm,
+            flat_grad=cfg.action_flat_grad,
         )
         self.replay.write_target_actions(batch["indices"], target_action)
         # 4. One diffusion behaviour-cloning step on (s, a_target).
