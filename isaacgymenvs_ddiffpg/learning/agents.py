@@ -55,12 +55,19 @@ def make_agent(
     Every agent has the interface the Trainer uses: `act`, `update`, `discover_modes`,
     `replay`, `group_z`, `num_groups`, `mode_ids`, `mode_embedding`, `state_dict`,
     `load_state_dict`, `actor`, `generator`.
+
+    The networks' initial weights come from torch's CPU generator seeded with `seed` inside a
+    forked RNG state, so an agent depends on its settings and seed alone (not on what drew from
+    the global generator before) and the caller's random state is left as it was.
     """
     args = (obs_dim, act_dim, mode_feature_dim, max_episode_length, num_envs, max_reward, device)
+    agent_type = DDiffPG
     if isinstance(cfg, TD3Config):
-        return TD3(cfg, *args, seed=seed)
-    if isinstance(cfg, SACConfig):
-        return SAC(cfg, *args, seed=seed)
-    if isinstance(cfg, DIPOConfig):
-        return DIPO(cfg, *args, seed=seed)
-    return DDiffPG(cfg, *args, seed=seed)
+        agent_type = TD3
+    elif isinstance(cfg, SACConfig):
+        agent_type = SAC
+    elif isinstance(cfg, DIPOConfig):
+        agent_type = DIPO
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return agent_type(cfg, *args, seed=seed)  # type: ignore[arg-type]

@@ -177,3 +177,16 @@ def test_correlated_noise_is_a_stationary_ar1_process(tmp_path: Path) -> None:
     assert abs(lag1 - 0.9) < 0.03  # correlated over about 10 steps
     stored = trainer.algo.replay.action[:, 0, :40]  # the warm-up plays clamp(noise)
     assert stored.abs().max() <= 1.0 and float(stored.abs().mean()) > 0.5
+
+
+def test_agent_weights_depend_on_the_seed_alone(tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    first = make_trainer(tmp_path / "a", max_iterations=1)
+    torch.rand(1000)  # other draws from the global generator must not matter
+    state = torch.get_rng_state()
+    second = make_trainer(tmp_path / "b", max_iterations=1)
+    assert torch.equal(torch.get_rng_state(), state), "building an agent left the global RNG"
+    for name in ("actor", "critic", "novelty"):
+        ours = getattr(second.algo, name).state_dict()
+        for key, value in getattr(first.algo, name).state_dict().items():
+            assert torch.equal(ours[key], value), f"{name}.{key} differs between equal seeds"
