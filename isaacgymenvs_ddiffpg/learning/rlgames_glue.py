@@ -139,19 +139,6 @@ class BoundedSACAgent(SACAgent):
         return result
 
 
-def ddiffpg_config(config: dict[str, Any]) -> DDiffPGConfig:
-    """Typed DDiffPG settings from the train config's `params.config.ddiffpg` section."""
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(DDiffPGConfig), config.get("ddiffpg", {}))
-        return OmegaConf.to_object(merged)  # type: ignore[return-value]
-    except (OmegaConfBaseException, ValueError) as err:
-        keys = ", ".join(DDiffPGConfig.__dataclass_fields__)
-        raise ConfigError(
-            f"Invalid train.params.config.ddiffpg: {getattr(err, 'msg', err)}. Valid keys (typed "
-            f"in isaacgymenvs_ddiffpg/learning/config.py): {keys}."
-        ) from None
-
-
 def agent_config(algo_name: str, config: dict[str, Any]) -> DDiffPGConfig:
     """Typed settings of `algo_name` (ddiffpg, td3, sac, dipo) from `params.config.<algo_name>`."""
     schema = AGENT_CONFIGS[algo_name]

@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from isaacgymenvs_ddiffpg.config import register_configs
-from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv, ddiffpg_config
+from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv, agent_config
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
 from isaacgymenvs_ddiffpg.tasks import make_task
 
@@ -52,7 +52,7 @@ def test_pointmaze_explores_both_routes_into_separate_modes(tmp_path: Path) -> N
         cfg = compose("config", overrides=overrides)
     config = OmegaConf.to_container(cfg.train.params.config, resolve=True)
     assert isinstance(config, dict)
-    settings = ddiffpg_config(config)  # type: ignore[arg-type]
+    settings = agent_config("ddiffpg", config)  # type: ignore[arg-type]
     env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=NUM_ENVS, seed=1))
     trainer = Trainer(settings, env, tmp_path, "cpu", seed=1, max_iterations=ITERATIONS)
     trainer.train()
