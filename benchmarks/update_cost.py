@@ -7,7 +7,9 @@ DDiffPG with 1, 2 and 4 modes (K + 1 critic groups sharing the batch), TD3 and D
 their default (released, paper-size) settings and the same batch, measured in one process one
 after the other, so the ratios to TD3 are what to read (the machines are noisy). The replay is
 filled with random AntMaze-sized transitions (obs 29, action 8); the modes are made by labelling
-stored trajectories, exactly what mode discovery writes. Prints one JSON object.
+stored trajectories, exactly what mode discovery writes. Prints one JSON object, with the
+matrix-multiply GFLOP of each call next to its time: where the calls are compute-bound (a CPU)
+the GFLOP ratio to TD3 is the floor of the time ratio.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from isaacgymenvs_ddiffpg.learning.agents import Agent, make_agent
 from isaacgymenvs_ddiffpg.learning.baselines import DIPOConfig, TD3Config
@@ -60,6 +63,21 @@ def give_modes(agent: DDiffPG, num_modes: int) -> None:
     agent.group_z = agent.embeddings.group_embeddings(agent.device)
 
 
+@torch.no_grad()
+def plain_chain(agent: DDiffPG, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """The reverse chain through the unsplit network (time features per sample, the whole first
+    layer every step): the reference for `DiffusionPolicy.sample`, same function."""
+    policy = agent.actor
+    cond = torch.cat((obs, z), dim=-1)
+    action = torch.randn(cond.shape[0], policy.act_dim, device=cond.device)
+    for k in reversed(range(policy.denoising_steps)):
+        timestep = torch.full((cond.shape[0],), k, device=cond.device)
+        eps_hat = policy.net(action, timestep, cond)
+        noise = torch.randn_like(action) if k > 0 else None
+        action = policy.schedule.step(eps_hat, k, action, noise)
+    return action
+
+
 def interleaved_seconds(
     calls: dict[str, Callable[[], object]], repeats: int, device: str
 ) -> dict[str, float]:
@@ -78,6 +96,13 @@ def interleaved_seconds(
                 torch.cuda.synchronize()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def gflop(fn: Callable[[], object]) -> float:
+    """Matrix-multiply GFLOP of one call (torch's FLOP counter; elementwise work not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
 
 
 def main() -> None:
@@ -105,14 +130,28 @@ def main() -> None:
         {name: agent.update for name, agent in agents.items()}, args.repeats, device
     )
     z = {name: agent.group_z[-1].expand(args.samples, -1) for name, agent in agents.items()}
+    reference = agents["DDiffPG_2_modes"]
+    assert isinstance(reference, DDiffPG)
     sample_s = interleaved_seconds(
         {
-            name: lambda a=agent, n=name: a.act(obs, z[n], noise_std)
-            for name, agent in agents.items()
+            **{
+                name: lambda a=agent, n=name: a.act(obs, z[n], noise_std)
+                for name, agent in agents.items()
+            },
+            "DDiffPG_2_modes_plain_chain": lambda: plain_chain(
+                reference, obs, z["DDiffPG_2_modes"]
+            ),
         },
         args.repeats,
         device,
     )
+    # The arithmetic of each call (counted in one more call, after the timing) is the floor of
+    # the time ratios wherever the calls are compute-bound (a CPU; a GPU at large batch).
+    update_gflop = {name: gflop(agent.update) for name, agent in agents.items()}
+    sample_gflop = {
+        name: gflop(lambda a=agent, n=name: a.act(obs, z[n], noise_std))
+        for name, agent in agents.items()
+    }
     td3_update, td3_sample = update_s["TD3"], sample_s["TD3"]
     result = {
         "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
@@ -125,6 +164,14 @@ def main() -> None:
         "sample_s": {k: round(v, 4) for k, v in sample_s.items()},
         "update_vs_td3": {k: round(v / td3_update, 2) for k, v in update_s.items()},
         "sample_vs_td3": {k: round(v / td3_sample, 2) for k, v in sample_s.items()},
+        "update_gflop": {k: round(v, 2) for k, v in update_gflop.items()},
+        "sample_gflop": {k: round(v, 2) for k, v in sample_gflop.items()},
+        "update_gflop_vs_td3": {
+            k: round(v / update_gflop["TD3"], 2) for k, v in update_gflop.items()
+        },
+        "sample_gflop_vs_td3": {
+            k: round(v / sample_gflop["TD3"], 2) for k, v in sample_gflop.items()
+        },
         "goals": {
             "update_2_modes_le_2x_td3": update_s["DDiffPG_2_modes"] <= 2 * td3_update,
             "sample_le_3x_td3": sample_s["DDiffPG_2_modes"] <= 3 * td3_sample,

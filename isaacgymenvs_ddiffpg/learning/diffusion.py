@@ -134,6 +134,17 @@ class DDPMSchedule(nn.Module):
         return mean + _at(self.posterior_std, k, x_k) * noise
 
 
+def mish_inplace(x: Tensor) -> Tensor:
+    """Mish in place, without autograd: x tanh(softplus(x)) = x n / (n + 2), n = e^x (e^x + 2).
+
+    About twice as fast as ``F.mish`` on CPU (one exp instead of exp, log1p and tanh); the
+    exponent is capped at 20, where n / (n + 2) is 1 in float32.
+    """
+    n = x.clamp_max(20.0).exp_()
+    n.mul_(n + 2.0)
+    return x.mul_(n.div_(n + 2.0))
+
+
 class SinusoidalEmbedding(nn.Module):
     """Transformer-style sinusoidal features of a scalar timestep."""
 
@@ -159,7 +170,14 @@ class SinusoidalEmbedding(nn.Module):
 
 
 class DiffusionNet(nn.Module):
-    """Epsilon network eps_theta(a_k, k, cond): time features, condition and noisy action -> MLP."""
+    """Epsilon network eps_theta(a_k, k, cond): time features, condition and noisy action -> MLP.
+
+    The first layer acts on ``[time features, cond, a_k]``. Its three column blocks are applied
+    separately where that saves work (same parameters, same function): the time features of the
+    K timesteps are computed once per call instead of once per sample, and the condition's
+    block once per reverse chain instead of once per denoising step (`project_cond`,
+    `project_time`, `eps_from`).
+    """
 
     def __init__(
         self,
@@ -169,6 +187,7 @@ class DiffusionNet(nn.Module):
         hidden: tuple[int, ...] = (1024, 512, 256),
     ) -> None:
         super().__init__()
+        self.time_dim, self.cond_dim = time_dim, cond_dim
         self.time_encoder = nn.Sequential(
             SinusoidalEmbedding(time_dim),
             nn.Linear(time_dim, 4 * time_dim),
@@ -183,8 +202,56 @@ class DiffusionNet(nn.Module):
         layers.append(nn.Linear(in_dim, act_dim))
         self.body = nn.Sequential(*layers)
 
+    @property
+    def first(self) -> nn.Linear:
+        """The first body layer, on ``[time features, cond, a_k]``."""
+        first = self.body[0]
+        assert isinstance(first, nn.Linear)
+        return first
+
+    def project_time(self, num_steps: int, device: torch.device) -> Tensor:
+        """First-layer pre-activation of the time features of k = 0..num_steps-1.
+
+        Returns:
+            (num_steps, hidden[0]) = W_time @ time_encoder(k); index it with k.
+        """
+        table = self.time_encoder(torch.arange(num_steps, device=device))
+        return F.linear(table, self.first.weight[:, : self.time_dim])
+
+    def project_cond(self, cond: Tensor) -> Tensor:
+        """First-layer pre-activation of the condition, bias included.
+
+        Args:
+            cond: (B, cond_dim).
+
+        Returns:
+            (B, hidden[0]) = W_cond @ cond + b.
+        """
+        columns = slice(self.time_dim, self.time_dim + self.cond_dim)
+        return F.linear(cond, self.first.weight[:, columns], self.first.bias)
+
+    def eps_from(self, noisy_action: Tensor, time_proj: Tensor, cond_proj: Tensor) -> Tensor:
+        """Predict the noise from the projected time and condition.
+
+        Args:
+            noisy_action: (B, act_dim) a_k.
+            time_proj: (B, hidden[0]) or (hidden[0],) rows of `project_time`.
+            cond_proj: (B, hidden[0]) from `project_cond`.
+
+        Returns:
+            eps_hat: (B, act_dim).
+        """
+        action_weight = self.first.weight[:, self.time_dim + self.cond_dim :]
+        hidden = torch.addmm(cond_proj + time_proj, noisy_action, action_weight.T)
+        for layer in list(self.body)[1:]:
+            if isinstance(layer, nn.Mish) and not torch.is_grad_enabled():
+                hidden = mish_inplace(hidden)  # sampling: every hidden tensor here is a fresh one
+            else:
+                hidden = layer(hidden)
+        return hidden
+
     def forward(self, noisy_action: Tensor, timestep: Tensor, cond: Tensor) -> Tensor:
-        """Predict the noise added to the action.
+        """Predict the noise added to the action (the plain, unsplit form).
 
         Args:
             noisy_action: (B, act_dim) a_k.
@@ -231,12 +298,14 @@ class DiffusionPolicy(nn.Module):
             action: (B, act_dim), in [-1, 1] by construction of the last step.
         """
         shape = (cond.shape[0], self.act_dim)
-        # 1. Start from a_K ~ N(0, I).
+        # 1. Start from a_K ~ N(0, I); the condition and the K time features enter the first
+        #    layer the same way at every step, so they are projected once.
         action = torch.randn(shape, generator=generator, device=cond.device, dtype=cond.dtype)
+        cond_proj = self.net.project_cond(cond)
+        time_proj = self.net.project_time(self.denoising_steps, cond.device)
         for k in reversed(range(self.denoising_steps)):
             # 2. Predict the noise in a_k.
-            timestep = torch.full((shape[0],), k, dtype=torch.long, device=cond.device)
-            eps_hat = self.net(action, timestep, cond)
+            eps_hat = self.net.eps_from(action, time_proj[k], cond_proj)
             # 3. Step to a_{k-1}; the last step (k = 0) is noise-free.
             noise = None
             if k > 0:
@@ -267,4 +336,6 @@ class DiffusionPolicy(nn.Module):
             target_action.shape, generator=generator, device=cond.device, dtype=cond.dtype
         )
         noisy_action = self.schedule.add_noise(target_action, noise, k)
-        return F.mse_loss(self.net(noisy_action, k, cond), noise)
+        time_proj = self.net.project_time(self.denoising_steps, cond.device)[k]
+        eps_hat = self.net.eps_from(noisy_action, time_proj, self.net.project_cond(cond))
+        return F.mse_loss(eps_hat, noise)

@@ -3,8 +3,14 @@
 import math
 
 import torch
+import torch.nn.functional as F
 
-from isaacgymenvs_ddiffpg.learning.diffusion import DDPMSchedule, DiffusionNet, DiffusionPolicy
+from isaacgymenvs_ddiffpg.learning.diffusion import (
+    DDPMSchedule,
+    DiffusionNet,
+    DiffusionPolicy,
+    mish_inplace,
+)
 
 
 def test_cosine_cap_betas_match_hand_computation():
@@ -73,6 +79,40 @@ def test_diffusion_net_shapes():
     assert net.time_encoder[1].in_features == 32 and net.time_encoder[1].out_features == 128
     out = net(torch.randn(5, 3), torch.randint(0, 5, (5,)), torch.randn(5, 7))
     assert out.shape == (5, 3)
+
+
+def test_split_first_layer_is_the_plain_network():
+    """Projecting time and condition separately computes the same function and gradients."""
+    torch.manual_seed(0)
+    net = DiffusionNet(cond_dim=7, act_dim=3, time_dim=32, hidden=(64, 32))
+    action, cond = torch.randn(9, 3), torch.randn(9, 7)
+    k = torch.randint(0, 5, (9,))
+    plain = net(action, k, cond)
+    plain_grads = torch.autograd.grad(plain.square().sum(), list(net.parameters()))
+    split = net.eps_from(action, net.project_time(5, action.device)[k], net.project_cond(cond))
+    split_grads = torch.autograd.grad(split.square().sum(), list(net.parameters()))
+    torch.testing.assert_close(split, plain)
+    for a, b in zip(split_grads, plain_grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_sampling_runs_the_plain_chain():
+    torch.manual_seed(0)
+    policy = DiffusionPolicy(cond_dim=4, act_dim=2, time_dim=16, hidden=(32, 32))
+    cond = torch.randn(10, 4)
+    sampled = policy.sample(cond, torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(3)
+    action = torch.randn(10, 2, generator=generator)
+    for k in reversed(range(policy.denoising_steps)):
+        eps_hat = policy.net(action, torch.full((10,), k), cond)
+        noise = torch.randn(10, 2, generator=generator) if k > 0 else None
+        action = policy.schedule.step(eps_hat, k, action, noise)
+    torch.testing.assert_close(sampled, action)
+
+
+def test_in_place_mish_is_mish():
+    x = torch.cat([torch.linspace(-100.0, 100.0, 2001), torch.randn(1000) * 3])
+    torch.testing.assert_close(mish_inplace(x.clone()), F.mish(x))
 
 
 def test_sampling_is_seedable():
