@@ -194,9 +194,11 @@ class FrankaTask(VecTask, Generic[ConfigT]):
     def reset_state(self, env_mask: Tensor) -> None:
         if not self._bound:
             self._bind_sim()
-        if not bool(env_mask.any()):  # called every step; most steps reset nothing
-            return
         sim = self.sim
+        # Called every step and most steps reset nothing: on the CPU that is cheap to find out
+        # and skip; on a GPU finding out is a host sync, so the masked writes below always run.
+        if sim.qpos.device.type == "cpu" and not bool(env_mask.any()):
+            return
         sim.reset(env_mask)
         noise = torch.rand(
             (self.num_envs, NUM_ARM_JOINTS), generator=self.generator, device=self.device
@@ -205,15 +207,19 @@ class FrankaTask(VecTask, Generic[ConfigT]):
         noise.sub_(self.cfg.init_joint_noise)
         arm = torch.clamp(self.init_qpos[:NUM_ARM_JOINTS] + noise, self.joint_low, self.joint_high)
         mask = env_mask.to(sim.qpos.device)
-        sim.qpos[mask] = self.init_qpos
-        sim.qpos[mask, :NUM_ARM_JOINTS] = arm[mask]
-        sim.ctrl[mask] = self.init_ctrl
-        sim.ctrl[mask, :NUM_ARM_JOINTS] = arm[mask]
-        self.joint_target[mask] = arm[mask]
+        rows = mask[:, None]
+        qpos = self.init_qpos.expand_as(sim.qpos).clone()
+        qpos[:, :NUM_ARM_JOINTS] = arm
+        sim.qpos.copy_(torch.where(rows, qpos, sim.qpos))
+        ctrl = self.init_ctrl.expand_as(sim.ctrl).clone()
+        ctrl[:, :NUM_ARM_JOINTS] = arm
+        sim.ctrl.copy_(torch.where(rows, ctrl, sim.ctrl))
+        self.joint_target.copy_(torch.where(rows, arm, self.joint_target))
         self.reset_scene(mask)
         sim.forward(mask)
-        ee_mask = env_mask.to(self.device)
-        self.prev_ee_pos[ee_mask] = self.ee_pos[mask].to(self.prev_ee_pos)
+        ee_rows = env_mask.to(self.device)[:, None]
+        ee_pos = self.ee_pos.to(self.prev_ee_pos)
+        self.prev_ee_pos.copy_(torch.where(ee_rows, ee_pos, self.prev_ee_pos))
 
     # ----------------------------------------------------------------- checkpoints
     def get_env_state(self) -> dict[str, Tensor]:
