@@ -11,7 +11,8 @@ and the newest checkpoint evaluated). Evaluation is the same for every algorithm
 with `--eval-envs` envs, one episode each, z = 0 (DDiffPG's sampler picks the mode; the
 baselines ignore z), no added noise. The successful episodes' mode-feature paths are clustered
 with the DTW + average linkage of mode discovery (`learning/mode_count.py`) at the task's
-`cluster_threshold` (or `--threshold`, needed for tasks whose threshold is null). Writes
+threshold measured for noise-free evaluation paths (`EVAL_THRESHOLDS`; else the task's
+`cluster_threshold`; `--threshold` overrides both). Writes
 `<out>/compare.json` (every run, and the aggregate per task and algorithm) and
 `<out>/compare.md` (the table), and prints the JSON.
 """
@@ -40,10 +41,21 @@ from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = {"DDiffPG": "ddiffpg", "TD3": "td3", "SAC": "sac", "DIPO": "dipo"}
-# DTW thresholds for tasks whose config leaves it null (0.7 x max would split any two paths):
-# FrankaReach's end-effector paths, resampled to 50 points, that pass the cross through
-# different quadrants lie >= 0.15 m apart over most points (DTW >~ 1), the same route < ~0.3.
-DEFAULT_THRESHOLDS = {"FrankaReach": 0.6}
+# DTW thresholds for counting the modes of evaluation episodes. They are played without
+# exploration noise, so their paths lie closer together than the noisy training trajectories
+# that a task's `cluster_threshold` is set for. PointMaze: successful evaluation paths of one
+# route lie about 5 apart, paths around the wall above and below about 32 (measured on
+# PointMazeV1 checkpoints), under the training threshold of 35, which would merge the routes.
+# FrankaReach leaves its threshold null (0.7 x max would split any two paths): end-effector
+# paths, resampled to 50 points, that pass the cross through different quadrants lie >= 0.15 m
+# apart over most points (DTW >~ 1), the same route < ~0.3.
+EVAL_THRESHOLDS = {
+    "PointMazeV1": 15.0,
+    "PointMazeV2": 15.0,
+    "PointMazeV3": 15.0,
+    "PointMazeV4": 15.0,
+    "FrankaReach": 0.6,
+}
 
 
 def section_of(algo: str) -> str:
@@ -119,7 +131,7 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
     feature_dim = int(info["mode_feature_dim"])
     result = run_episodes(agent, env, z, int(info["max_episode_length"]), feature_dim)
     task_cfg = load_task_config(task)
-    threshold = args.threshold or DEFAULT_THRESHOLDS.get(task) or task_cfg.cluster_threshold
+    threshold = args.threshold or EVAL_THRESHOLDS.get(task) or task_cfg.cluster_threshold
     modes = count_modes(
         result["paths"],
         result["length"],
