@@ -243,7 +243,7 @@ def main() -> None:
         "--algos", nargs="+", default=["DDiffPGSmall", "TD3Small", "SACSmall", "DIPOSmall"]
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--env-steps", type=int, default=30_000)
+    parser.add_argument("--env-steps", type=int, default=80_000)
     parser.add_argument("--wall-clock-s", type=float, default=0.0, help="0: no wall-clock cap")
     parser.add_argument("--num-envs", type=int, default=32)
     parser.add_argument("--eval-envs", type=int, default=40)
