@@ -8,8 +8,8 @@ their default (released, paper-size) settings and the same batch, measured in on
 after the other, so the ratios to TD3 are what to read (the machines are noisy). The replay is
 filled with random AntMaze-sized transitions (obs 29, action 8); the modes are made by labelling
 stored trajectories, exactly what mode discovery writes. Prints one JSON object, with the
-matrix-multiply GFLOP of each call next to its time: where the calls are compute-bound (a CPU)
-the GFLOP ratio to TD3 is the floor of the time ratio.
+matrix-multiply GFLOP of each call next to its time: where the calls are compute-bound (a CPU),
+the time ratios to TD3 stay near the GFLOP ratios, which removing overhead cannot lower.
 """
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ def main() -> None:
         args.repeats,
         device,
     )
-    # The arithmetic of each call (counted in one more call, after the timing) is the floor of
-    # the time ratios wherever the calls are compute-bound (a CPU; a GPU at large batch).
+    # The arithmetic of each call, counted in one more call after the timing: where the calls
+    # are compute-bound (a CPU; a GPU at large batch) the time ratios stay near these ratios.
     update_gflop = {name: gflop(agent.update) for name, agent in agents.items()}
     sample_gflop = {
         name: gflop(lambda a=agent, n=name: a.act(obs, z[n], noise_std))
