@@ -9,7 +9,10 @@ after the other, so the ratios to TD3 are what to read (the machines are noisy).
 filled with random AntMaze-sized transitions (obs 29, action 8); the modes are made by labelling
 stored trajectories, exactly what mode discovery writes. Prints one JSON object, with the
 matrix-multiply GFLOP of each call next to its time: where the calls are compute-bound (a CPU),
-the time ratios to TD3 stay near the GFLOP ratios, which removing overhead cannot lower.
+the time ratios to TD3 stay near the GFLOP ratios, which removing overhead cannot lower. It also
+splits one profiled update of each agent into its named phases (``update/critic``,
+``update/target_actions``, ...), and gives each of DDiffPG's phases as a multiple of TD3's whole
+update: the share no speed-up of the other phases can remove.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from isaacgymenvs_ddiffpg.learning.agents import Agent, make_agent
@@ -98,6 +102,24 @@ def interleaved_seconds(
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def phase_seconds(fn: Callable[[], object], device: str, calls: int = 2) -> dict[str, float]:
+    """Seconds per call spent in each ``update/<phase>`` profiler range, over `calls` calls of
+    `fn` (2 covers TD3's delayed actor step once): CPU time on a CPU, kernel time on a GPU."""
+    activities = [ProfilerActivity.CPU]
+    if device.startswith("cuda"):
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        for _ in range(calls):
+            fn()
+    phases: dict[str, float] = {}
+    for event in prof.key_averages():
+        if event.key.startswith("update/"):
+            micros = event.device_time_total if device.startswith("cuda") else event.cpu_time_total
+            name = event.key.removeprefix("update/")
+            phases[name] = max(phases.get(name, 0.0), micros / 1e6 / calls)
+    return phases
+
+
 def gflop(fn: Callable[[], object]) -> float:
     """Matrix-multiply GFLOP of one call (torch's FLOP counter; elementwise work not counted)."""
     with FlopCounterMode(display=False) as counter:
@@ -126,9 +148,13 @@ def main() -> None:
 
     obs = torch.randn(args.samples, OBS_DIM, device=device)
     noise_std = torch.full((args.samples,), 0.1, device=device)
-    update_s = interleaved_seconds(
-        {name: agent.update for name, agent in agents.items()}, args.repeats, device
+    # Updates are timed in pairs, so TD3's delayed actor step (every 2nd update) is in each.
+    pair_s = interleaved_seconds(
+        {name: lambda a=agent: (a.update(), a.update()) for name, agent in agents.items()},
+        args.repeats,
+        device,
     )
+    update_s = {name: seconds / 2 for name, seconds in pair_s.items()}
     z = {name: agent.group_z[-1].expand(args.samples, -1) for name, agent in agents.items()}
     reference = agents["DDiffPG_2_modes"]
     assert isinstance(reference, DDiffPG)
@@ -152,6 +178,15 @@ def main() -> None:
         name: gflop(lambda a=agent, n=name: a.act(obs, z[n], noise_std))
         for name, agent in agents.items()
     }
+    # Phases: one profiled pair of updates per agent and repeat, in turns; medians.
+    phase_runs: dict[str, list[dict[str, float]]] = {name: [] for name in agents}
+    for _ in range(args.repeats):
+        for name, agent in agents.items():
+            phase_runs[name].append(phase_seconds(agent.update, device))
+    update_phase_s = {
+        name: {phase: statistics.median(run[phase] for run in runs) for phase in runs[0]}
+        for name, runs in phase_runs.items()
+    }
     td3_update, td3_sample = update_s["TD3"], sample_s["TD3"]
     result = {
         "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
@@ -164,6 +199,14 @@ def main() -> None:
         "sample_s": {k: round(v, 4) for k, v in sample_s.items()},
         "update_vs_td3": {k: round(v / td3_update, 2) for k, v in update_s.items()},
         "sample_vs_td3": {k: round(v / td3_sample, 2) for k, v in sample_s.items()},
+        "update_phase_s": {
+            name: {k: round(v, 4) for k, v in phases.items()}
+            for name, phases in update_phase_s.items()
+        },
+        "ddiffpg_2_modes_phase_vs_td3_update": {
+            k: round(v / sum(update_phase_s["TD3"].values()), 2)
+            for k, v in update_phase_s["DDiffPG_2_modes"].items()
+        },
         "update_gflop": {k: round(v, 2) for k, v in update_gflop.items()},
         "sample_gflop": {k: round(v, 2) for k, v in sample_gflop.items()},
         "update_gflop_vs_td3": {

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
 from isaacgymenvs_ddiffpg.learning.critics import (
@@ -22,7 +23,7 @@ from isaacgymenvs_ddiffpg.learning.distributed import Distributed
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
 from isaacgymenvs_ddiffpg.learning.group_adamw import GroupAdamW
 from isaacgymenvs_ddiffpg.learning.modes import ModeEmbeddings
-from isaacgymenvs_ddiffpg.learning.novelty import Novelty
+from isaacgymenvs_ddiffpg.learning.novelty import novelty_from_config
 from isaacgymenvs_ddiffpg.learning.replay import TrajectoryReplay
 from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
 
@@ -79,19 +80,8 @@ class DDiffPG:
         self.critic = self._make_critic(num_groups=1)
         self.critic_target = copy.deepcopy(self.critic)
         self.critic_opt = self._make_critic_opt(num_groups=1)
-        self.novelty = Novelty(
-            obs_dim,
-            mode_feature_dim,
-            cfg.intrinsic_type,  # type: ignore[arg-type]
-            cfg.pos_enc,
-            cfg.pos_enc_frequencies,
-            cfg.intrinsic_scale,
-            cfg.intrinsic_alpha,
-            tuple(cfg.novelty_hidden),
-            cfg.novelty_out_dim,
-        ).to(self.device)
-        self.novelty_opt = torch.optim.AdamW(
-            self.novelty.rnd.predictor.parameters(), lr=cfg.novelty_lr
+        self.novelty, self.novelty_opt = novelty_from_config(
+            cfg, obs_dim, mode_feature_dim, self.device
         )
         self.replay = TrajectoryReplay(
             num_envs,
@@ -161,6 +151,10 @@ class DDiffPG:
     def update(self) -> dict[str, Tensor]:
         """One learner update (DDIFFPG.md 1.7 c), in the order of the algorithm box.
 
+        Each phase is a named profiler range (``update/batch``, ``update/critic``,
+        ``update/target_actions``, ``update/actor``, ``update/novelty``, ``update/stats``), so a
+        ``torch.profiler`` trace shows where an update's time goes.
+
         Returns:
             Detached losses and statistics for logging (no host sync here).
         """
@@ -168,88 +162,97 @@ class DDiffPG:
         num_groups = self.num_groups
         per_group = cfg.batch_size // num_groups
 
-        # 1. Multimodal batch: an equal share per group; group 0 (exploration) draws from all
-        #    stored data including running episodes, group k from mode k's trajectories.
-        batch = self.replay.sample(per_group, num_groups, gen)
-        obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]
-        z = self.group_z[:, None, :].expand(num_groups, per_group, -1)
+        with record_function("update/batch"):
+            # 1. Multimodal batch: an equal share per group; group 0 (exploration) draws from
+            #    all stored data including running episodes, group k from mode k's trajectories.
+            batch = self.replay.sample(per_group, num_groups, gen)
+            obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]
+            z = self.group_z[:, None, :].expand(num_groups, per_group, -1)
 
-        # 2. Intrinsic reward (NovelD on RND), recomputed for every batch, never stored.
-        with torch.no_grad():
-            intrinsic = self.novelty.intrinsic_reward(obs.flatten(0, 1), next_obs.flatten(0, 1))
-        intrinsic = intrinsic.view(num_groups, per_group)
+            # 2. Intrinsic reward (NovelD on RND), recomputed for every batch, never stored.
+            with torch.no_grad():
+                intrinsic = self.novelty.intrinsic_reward(obs.flatten(0, 1), next_obs.flatten(0, 1))
+            intrinsic = intrinsic.view(num_groups, per_group)
 
-        # 3. Rewards: Q_explore learns the intrinsic reward only, each Q_k extrinsic + intrinsic.
-        reward = intrinsic.clone()
-        reward[1:] += batch["reward"][1:]
+            # 3. Rewards: Q_explore learns the intrinsic reward only, each Q_k extrinsic +
+            #    intrinsic.
+            reward = intrinsic.clone()
+            reward[1:] += batch["reward"][1:]
 
-        # 4. Critic step for every group at once: a' from the actor under the group's own z,
-        #    TD3 smoothing noise, C51 target = min of the two projected target distributions.
-        next_action = self.actor.sample(torch.cat((next_obs, z), dim=-1).flatten(0, 1), gen)
-        smoothing = torch.randn(next_action.shape, device=self.device, generator=gen)
-        smoothing = (smoothing * cfg.target_noise_std).clamp(
-            -cfg.target_noise_clip, cfg.target_noise_clip
-        )
-        next_action = (next_action + smoothing).clamp(-1.0, 1.0).view_as(action)
-        loss, group_loss = critic_loss(
-            self.critic,
-            self.critic_target,
-            obs,
-            action,
-            reward,
-            next_obs,
-            next_action,
-            (~batch["terminated"]).to(reward.dtype),
-            cfg.gamma,
-            batch["has_data"].to(reward.dtype),  # a mode left without data is not trained
-        )
-        self.critic_opt.zero_grad()
-        loss.backward()
-        self.dist.average_gradients(self.critic.parameters())
-        self.critic_opt.step()
-        soft_update(self.critic_target, self.critic, cfg.tau)
+        with record_function("update/critic"):
+            # 4. Critic step for every group at once: a' from the actor under the group's own
+            #    z, TD3 smoothing noise, C51 target = min of the two projected target
+            #    distributions.
+            next_action = self.actor.sample(torch.cat((next_obs, z), dim=-1).flatten(0, 1), gen)
+            smoothing = torch.randn(next_action.shape, device=self.device, generator=gen)
+            smoothing = (smoothing * cfg.target_noise_std).clamp(
+                -cfg.target_noise_clip, cfg.target_noise_clip
+            )
+            next_action = (next_action + smoothing).clamp(-1.0, 1.0).view_as(action)
+            loss, group_loss = critic_loss(
+                self.critic,
+                self.critic_target,
+                obs,
+                action,
+                reward,
+                next_obs,
+                next_action,
+                (~batch["terminated"]).to(reward.dtype),
+                cfg.gamma,
+                batch["has_data"].to(reward.dtype),  # a mode left without data is not trained
+            )
+            self.critic_opt.zero_grad()
+            loss.backward()
+            self.dist.average_gradients(self.critic.parameters())
+            self.critic_opt.step()
+            soft_update(self.critic_target, self.critic, cfg.tau)
 
-        # 5. Target actions: Adam ascent on each group's own, just-updated min(Q1, Q2),
-        #    clamped to the action bounds and written back into the replay.
-        target_action = improve_target_actions(
-            self.critic.q,
-            obs,
-            batch["target_action"],
-            cfg.action_steps,
-            cfg.action_lr,
-            max_grad_norm=cfg.max_grad_norm,
-            flat_grad=cfg.action_flat_grad,
-        )
-        target_action = torch.where(
-            batch["has_data"][:, None, None], target_action, batch["target_action"]
-        )
-        self.replay.write_target_actions(batch["indices"], target_action)
+        with record_function("update/target_actions"):
+            # 5. Target actions: Adam ascent on each group's own, just-updated min(Q1, Q2),
+            #    clamped to the action bounds and written back into the replay.
+            target_action = improve_target_actions(
+                self.critic.q,
+                obs,
+                batch["target_action"],
+                cfg.action_steps,
+                cfg.action_lr,
+                max_grad_norm=cfg.max_grad_norm,
+                flat_grad=cfg.action_flat_grad,
+            )
+            target_action = torch.where(
+                batch["has_data"][:, None, None], target_action, batch["target_action"]
+            )
+            self.replay.write_target_actions(batch["indices"], target_action)
 
-        # 6. One diffusion behaviour-cloning step on the concatenation of all groups'
-        #    (s + z_group, a_target); a share of the mode samples uses z = 0, which keeps z = 0
-        #    the multimodal policy that lets the sampler choose the mode.
-        drop = torch.rand((num_groups, per_group, 1), device=self.device, generator=gen)
-        drop = drop < cfg.zero_embedding_prob
-        drop[0] = False
-        actor_z = torch.where(drop, 0.0, z)
-        actor_loss = self.actor.loss(
-            torch.cat((obs, actor_z), dim=-1).flatten(0, 1), target_action.flatten(0, 1), gen
-        )
-        self.actor_opt.zero_grad()
-        actor_loss.backward()
-        self.dist.average_gradients(self.actor.parameters())
-        torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
-        self.actor_opt.step()
+        with record_function("update/actor"):
+            # 6. One diffusion behaviour-cloning step on the concatenation of all groups'
+            #    (s + z_group, a_target); a share of the mode samples uses z = 0, which keeps
+            #    z = 0 the multimodal policy that lets the sampler choose the mode.
+            drop = torch.rand((num_groups, per_group, 1), device=self.device, generator=gen)
+            drop = drop < cfg.zero_embedding_prob
+            drop[0] = False
+            actor_z = torch.where(drop, 0.0, z)
+            actor_loss = self.actor.loss(
+                torch.cat((obs, actor_z), dim=-1).flatten(0, 1), target_action.flatten(0, 1), gen
+            )
+            self.actor_opt.zero_grad()
+            actor_loss.backward()
+            self.dist.average_gradients(self.actor.parameters())
+            torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
+            self.actor_opt.step()
 
-        # 7. One novelty step: the RND predictor regresses its target on obs and next obs.
-        novelty_loss = self.novelty.loss(torch.cat((obs, next_obs)).flatten(0, 1))
-        self.novelty_opt.zero_grad()
-        novelty_loss.backward()
-        self.dist.average_gradients(self.novelty.rnd.predictor.parameters())
-        torch.nn.utils.clip_grad_norm_(self.novelty.rnd.predictor.parameters(), cfg.max_grad_norm)
-        self.novelty_opt.step()
+        with record_function("update/novelty"):
+            # 7. One novelty step: the RND predictor regresses its target on obs and next obs.
+            novelty_loss = self.novelty.loss(torch.cat((obs, next_obs)).flatten(0, 1))
+            self.novelty_opt.zero_grad()
+            novelty_loss.backward()
+            self.dist.average_gradients(self.novelty.rnd.predictor.parameters())
+            torch.nn.utils.clip_grad_norm_(
+                self.novelty.rnd.predictor.parameters(), cfg.max_grad_norm
+            )
+            self.novelty_opt.step()
 
-        with torch.no_grad():
+        with record_function("update/stats"), torch.no_grad():
             target_q = self.critic.q(obs, target_action).mean(dim=1)
         return {
             "loss/critic": loss.detach(),

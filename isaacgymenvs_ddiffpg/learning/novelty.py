@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
 
 NoveltyType = Literal["noveld", "rnd"]
 
@@ -162,3 +165,29 @@ class Novelty(nn.Module):
         """
         predicted, target = self.rnd(self.encode(obs))
         return (predicted - target).square().mean()
+
+
+def novelty_from_config(
+    cfg: DDiffPGConfig, obs_dim: int, pos_dim: int, device: torch.device
+) -> tuple[Novelty, torch.optim.AdamW]:
+    """The novelty model of an agent's settings and the AdamW of its RND predictor.
+
+    Args:
+        cfg: the agent's settings (DDiffPG's or a baseline's; the ``intrinsic`` fields).
+        obs_dim: observation size.
+        pos_dim: leading observation dims that are positions.
+        device: where the model lives.
+    """
+    novelty = Novelty(
+        obs_dim,
+        pos_dim,
+        cfg.intrinsic_type,  # type: ignore[arg-type]
+        cfg.pos_enc,
+        cfg.pos_enc_frequencies,
+        cfg.intrinsic_scale,
+        cfg.intrinsic_alpha,
+        tuple(cfg.novelty_hidden),
+        cfg.novelty_out_dim,
+    ).to(device)
+    optimizer = torch.optim.AdamW(novelty.rnd.predictor.parameters(), lr=cfg.novelty_lr)
+    return novelty, optimizer

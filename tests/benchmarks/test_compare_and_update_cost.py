@@ -24,6 +24,20 @@ def load(name: str) -> ModuleType:
     return module
 
 
+def tiny_config() -> DDiffPGConfig:
+    """DDiffPG with tiny networks and 2 ascent steps: the benchmark's set-up, quickly."""
+    return DDiffPGConfig(
+        actor_hidden=[16],
+        time_dim=8,
+        critic_hidden=[16],
+        num_atoms=11,
+        novelty_hidden=[8],
+        novelty_out_dim=4,
+        batch_size=60,
+        action_steps=2,
+    )
+
+
 def test_compare_aggregates_seeds_into_one_row() -> None:
     compare = load("compare")
     assert compare.section_of("DDiffPGSmall") == "ddiffpg"
@@ -47,16 +61,7 @@ def test_compare_aggregates_seeds_into_one_row() -> None:
 
 def test_update_cost_gives_ddiffpg_the_asked_number_of_modes() -> None:
     update_cost = load("update_cost")
-    cfg = DDiffPGConfig(
-        actor_hidden=[16],
-        time_dim=8,
-        critic_hidden=[16],
-        num_atoms=11,
-        novelty_hidden=[8],
-        novelty_out_dim=4,
-        batch_size=60,
-        action_steps=2,
-    )
+    cfg = tiny_config()
     agent = update_cost.filled(cfg, "cpu")
     assert isinstance(agent, DDiffPG)
     update_cost.give_modes(agent, 4)
@@ -65,3 +70,13 @@ def test_update_cost_gives_ddiffpg_the_asked_number_of_modes() -> None:
     batch = agent.replay.sample(12, 5, torch.Generator().manual_seed(0))
     assert bool(batch["has_data"].all()), "every mode should have trajectories to train on"
     assert torch.isfinite(agent.update()["loss/critic"])
+
+
+def test_update_cost_splits_an_update_into_its_named_phases() -> None:
+    update_cost = load("update_cost")
+    cfg = tiny_config()
+    agent = update_cost.filled(cfg, "cpu")
+    phases = update_cost.phase_seconds(agent.update, "cpu")
+    expected = {"batch", "critic", "target_actions", "actor", "novelty", "stats"}
+    assert set(phases) == expected
+    assert all(seconds > 0 for seconds in phases.values())

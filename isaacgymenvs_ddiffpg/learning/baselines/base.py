@@ -18,7 +18,7 @@ from isaacgymenvs_ddiffpg.learning.critics import (
 from isaacgymenvs_ddiffpg.learning.discovery import Discovery
 from isaacgymenvs_ddiffpg.learning.group_adamw import GroupAdamW
 from isaacgymenvs_ddiffpg.learning.modes import ModePlan
-from isaacgymenvs_ddiffpg.learning.novelty import Novelty
+from isaacgymenvs_ddiffpg.learning.novelty import novelty_from_config
 from isaacgymenvs_ddiffpg.learning.replay import TrajectoryReplay
 
 
@@ -79,19 +79,8 @@ class BaselineAgent:
         self.critic_opt = GroupAdamW(
             self.critic.parameters(), 1, cfg.critic_lr, max_grad_norm=cfg.max_grad_norm
         )
-        self.novelty = Novelty(
-            obs_dim,
-            mode_feature_dim,
-            cfg.intrinsic_type,  # type: ignore[arg-type]
-            cfg.pos_enc,
-            cfg.pos_enc_frequencies,
-            cfg.intrinsic_scale,
-            cfg.intrinsic_alpha,
-            tuple(cfg.novelty_hidden),
-            cfg.novelty_out_dim,
-        ).to(self.device)
-        self.novelty_opt = torch.optim.AdamW(
-            self.novelty.rnd.predictor.parameters(), lr=cfg.novelty_lr
+        self.novelty, self.novelty_opt = novelty_from_config(
+            cfg, obs_dim, mode_feature_dim, self.device
         )
         self.replay = TrajectoryReplay(
             num_envs, cfg.memory_size, max_episode_length, obs_dim, act_dim, 1, self.device

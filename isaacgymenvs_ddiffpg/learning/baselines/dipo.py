@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent
 from isaacgymenvs_ddiffpg.learning.baselines.config import DIPOConfig
@@ -59,33 +60,39 @@ class DIPO(BaselineAgent):
         """
         cfg, gen = self.cfg, self.generator
         # 1. A uniform batch; reward = extrinsic + NovelD bonus.
-        batch = self.sample()
+        with record_function("update/batch"):
+            batch = self.sample()
         obs = batch["obs"]
         # 2. Critic step; a' sampled from the actor on s', with TD3 smoothing noise.
-        next_action = self.actor.sample(batch["next_obs"][0], gen)[None]
-        critic_loss = self.critic_step(batch, self.smoothed(next_action))
+        with record_function("update/critic"):
+            next_action = self.actor.sample(batch["next_obs"][0], gen)[None]
+            critic_loss = self.critic_step(batch, self.smoothed(next_action))
         # 3. Target actions: Adam ascent on the just-updated min(Q1, Q2), written back.
-        target_action = improve_target_actions(
-            self.critic.q,
-            obs,
-            batch["target_action"],
-            cfg.action_steps,
-            cfg.action_lr,
-            max_grad_norm=cfg.max_grad_norm,
-            flat_grad=cfg.action_flat_grad,
-        )
-        self.replay.write_target_actions(batch["indices"], target_action)
+        with record_function("update/target_actions"):
+            target_action = improve_target_actions(
+                self.critic.q,
+                obs,
+                batch["target_action"],
+                cfg.action_steps,
+                cfg.action_lr,
+                max_grad_norm=cfg.max_grad_norm,
+                flat_grad=cfg.action_flat_grad,
+            )
+            self.replay.write_target_actions(batch["indices"], target_action)
         # 4. One diffusion behaviour-cloning step on (s, a_target).
-        actor_loss = self.actor.loss(obs[0], target_action[0], gen)
-        self.step_actor(actor_loss, self.actor_opt)
+        with record_function("update/actor"):
+            actor_loss = self.actor.loss(obs[0], target_action[0], gen)
+            self.step_actor(actor_loss, self.actor_opt)
         # 5. One novelty step.
         self.num_updates += 1
-        with torch.no_grad():
+        with record_function("update/novelty"):
+            novelty_loss = self.novelty_step(batch)
+        with record_function("update/stats"), torch.no_grad():
             target_q = self.critic.q(obs, target_action).mean()
         return {
             "loss/critic": critic_loss,
             "loss/actor": actor_loss.detach(),
-            "loss/novelty": self.novelty_step(batch),
+            "loss/novelty": novelty_loss,
             "reward/intrinsic": batch["intrinsic"].mean(),
             "value/target_action_q": target_q,
         }

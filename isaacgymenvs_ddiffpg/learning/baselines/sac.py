@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, mlp
 from isaacgymenvs_ddiffpg.learning.baselines.config import SACConfig
@@ -121,30 +122,37 @@ class SAC(BaselineAgent):
             Detached losses and statistics for logging.
         """
         # 1. A uniform batch; reward = extrinsic + NovelD bonus.
-        batch = self.sample()
+        with record_function("update/batch"):
+            batch = self.sample()
         obs, not_done = batch["obs"], (~batch["terminated"]).to(batch["reward"].dtype)
         alpha = self.alpha
         # 2. Critic step toward the soft target: a' ~ pi(s'), entropy as a reward shift.
-        with torch.no_grad():
-            next_action, next_log_prob = self.actor.sample(batch["next_obs"], self.generator)
-            soft_reward = batch["total_reward"] - self.cfg.gamma * not_done * alpha * next_log_prob
-        critic_loss = self.critic_step(batch, next_action, soft_reward)
-        # 3. Actor step: minimise alpha log pi(a|s) - min(Q1, Q2)(s, a), a reparameterised.
-        action, log_prob = self.actor.sample(obs, self.generator)
-        actor_loss = (alpha * log_prob - self.critic.q(obs, action)).mean()
-        self.step_actor(actor_loss, self.actor_opt)
-        # 4. Temperature step: alpha grows when the entropy is below its target.
-        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
-        self.alpha_opt.zero_grad()
-        alpha_loss.backward()
-        self.alpha_opt.step()
+        with record_function("update/critic"):
+            with torch.no_grad():
+                next_action, next_log_prob = self.actor.sample(batch["next_obs"], self.generator)
+                soft_reward = (
+                    batch["total_reward"] - self.cfg.gamma * not_done * alpha * next_log_prob
+                )
+            critic_loss = self.critic_step(batch, next_action, soft_reward)
+        with record_function("update/actor"):
+            # 3. Actor step: minimise alpha log pi(a|s) - min(Q1, Q2)(s, a), a reparameterised.
+            action, log_prob = self.actor.sample(obs, self.generator)
+            actor_loss = (alpha * log_prob - self.critic.q(obs, action)).mean()
+            self.step_actor(actor_loss, self.actor_opt)
+            # 4. Temperature step: alpha grows when the entropy is below its target.
+            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+            self.alpha_opt.zero_grad()
+            alpha_loss.backward()
+            self.alpha_opt.step()
         # 5. One novelty step.
         self.num_updates += 1
+        with record_function("update/novelty"):
+            novelty_loss = self.novelty_step(batch)
         return {
             "loss/critic": critic_loss,
             "loss/actor": actor_loss.detach(),
             "loss/alpha": alpha_loss.detach(),
-            "loss/novelty": self.novelty_step(batch),
+            "loss/novelty": novelty_loss,
             "value/alpha": self.alpha,
             "value/entropy": -log_prob.detach().mean(),
             "reward/intrinsic": batch["intrinsic"].mean(),

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, mlp
 from isaacgymenvs_ddiffpg.learning.baselines.config import TD3Config
@@ -76,22 +77,26 @@ class TD3(BaselineAgent):
             Detached losses and statistics for logging.
         """
         # 1. A uniform batch; reward = extrinsic + NovelD bonus.
-        batch = self.sample()
+        with record_function("update/batch"):
+            batch = self.sample()
         obs = batch["obs"]
         # 2. Critic step toward r + gamma * min of the projected targets at a' = smoothed mu'(s').
-        with torch.no_grad():
-            next_action = self.smoothed(self.actor_target(batch["next_obs"]))
-        critic_loss = self.critic_step(batch, next_action)
+        with record_function("update/critic"):
+            with torch.no_grad():
+                next_action = self.smoothed(self.actor_target(batch["next_obs"]))
+            critic_loss = self.critic_step(batch, next_action)
         # 3. Every `policy_delay` updates: actor ascends min(Q1, Q2), then its Polyak target.
         self.num_updates += 1
         out = {"loss/critic": critic_loss}
         if self.num_updates % self.cfg.policy_delay == 0:
-            actor_loss = -self.critic.q(obs, self.actor(obs)).mean()
-            self.step_actor(actor_loss, self.actor_opt)
-            soft_update(self.actor_target, self.actor, self.cfg.tau)
+            with record_function("update/actor"):
+                actor_loss = -self.critic.q(obs, self.actor(obs)).mean()
+                self.step_actor(actor_loss, self.actor_opt)
+                soft_update(self.actor_target, self.actor, self.cfg.tau)
             out["loss/actor"] = actor_loss.detach()
         # 4. One novelty step.
-        out["loss/novelty"] = self.novelty_step(batch)
+        with record_function("update/novelty"):
+            out["loss/novelty"] = self.novelty_step(batch)
         out["reward/intrinsic"] = batch["intrinsic"].mean()
         return out
 
