@@ -336,6 +336,10 @@ class DiffusionPolicy(nn.Module):
             target_action.shape, generator=generator, device=cond.device, dtype=cond.dtype
         )
         noisy_action = self.schedule.add_noise(target_action, noise, k)
-        time_proj = self.net.project_time(self.denoising_steps, cond.device)[k]
+        # Each sample's row of the time table, picked by a one-hot matmul: the same values as
+        # indexing, but the backward is a matmul, whereas indexing's backward accumulates with
+        # index_put, which adds in a run-dependent order on a multi-threaded CPU or a GPU.
+        time_table = self.net.project_time(self.denoising_steps, cond.device)
+        time_proj = F.one_hot(k, self.denoising_steps).to(time_table.dtype) @ time_table
         eps_hat = self.net.eps_from(noisy_action, time_proj, self.net.project_cond(cond))
         return F.mse_loss(eps_hat, noise)

@@ -125,6 +125,27 @@ def test_sampling_is_seedable():
     assert first.shape == (10, 2) and first.abs().max() <= 1.0
 
 
+def test_loss_gradients_are_deterministic_on_two_threads():
+    """The training loss's gradients repeat bit for bit on a multi-threaded CPU. Each sample's
+    time features are picked from a per-timestep table; picked by indexing, the table's gradient
+    is accumulated by index_put, whose result varies from call to call at this size."""
+    torch.manual_seed(0)
+    policy = DiffusionPolicy(cond_dim=8, act_dim=2, time_dim=32, hidden=(1024, 32))
+    cond, target = torch.randn(4096, 8), torch.rand(4096, 2) * 2 - 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for _ in range(5):
+            loss = policy.loss(cond, target, torch.Generator().manual_seed(1))
+            grads.append(torch.autograd.grad(loss, list(policy.parameters())))
+    finally:
+        torch.set_num_threads(threads)
+    for other in grads[1:]:
+        for a, b in zip(grads[0], other, strict=True):
+            assert torch.equal(a, b)
+
+
 def test_ddpm_learns_two_modes():
     """A small DDPM behaviour-cloned on actions +-0.8 under one condition samples both modes."""
     torch.manual_seed(0)
