@@ -10,9 +10,9 @@ filled with random AntMaze-sized transitions (obs 29, action 8); the modes are m
 stored trajectories, exactly what mode discovery writes. Prints one JSON object, with the
 matrix-multiply GFLOP of each call next to its time: where the calls are compute-bound (a CPU),
 the time ratios to TD3 stay near the GFLOP ratios, which removing overhead cannot lower. It also
-splits one profiled update of each agent into its named phases (``update/critic``,
-``update/target_actions``, ...), and gives each of DDiffPG's phases as a multiple of TD3's whole
-update: the share no speed-up of the other phases can remove.
+profiles pairs of updates of each agent, splits them into their named phases (``update/critic``,
+``update/target_actions``, ...; medians over the repeats), and gives each of DDiffPG's phases as
+a multiple of TD3's whole update: the share no speed-up of the other phases can remove.
 """
 
 from __future__ import annotations

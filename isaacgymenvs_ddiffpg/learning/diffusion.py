@@ -213,7 +213,8 @@ class DiffusionNet(nn.Module):
         """First-layer pre-activation of the time features of k = 0..num_steps-1.
 
         Returns:
-            (num_steps, hidden[0]) = W_time @ time_encoder(k); index it with k.
+            (num_steps, hidden[0]) = W_time @ time_encoder(k): row k for timestep k (picked by
+            a one-hot matmul where gradients flow, for a deterministic backward).
         """
         table = self.time_encoder(torch.arange(num_steps, device=device))
         return F.linear(table, self.first.weight[:, : self.time_dim])
