@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from isaacgymenvs_ddiffpg.assets import asset_path
-from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig, TaskEnvConfig, VecTask
+from isaacgymenvs_ddiffpg.tasks.base.vec_task import TaskEnvConfig, VecTask
 
 NUM_ARM_JOINTS = 7
 ROBOT_OBS_DIM = 3 + 3 + NUM_ARM_JOINTS  # ee position, ee velocity, arm joint positions
@@ -27,10 +27,11 @@ GOAL_RGBA = (0.2, 0.9, 0.3, 0.35)
 
 @dataclass
 class FrankaEnvConfig(TaskEnvConfig):
-    """Settings every Franka task has (see TASKS.md, Franka Panda manipulation).
+    """Settings every Franka task has (docs/tasks.md, Franka Panda).
 
     Attributes:
-        action_scale: joint-target change in radians for an action of 1.
+        action_scale: offset (rad) of a joint's target from its measured position for an
+            action of 1.
         init_joint_noise: half-width (rad) of the uniform noise added to each arm joint of the
             `home` keyframe at reset; 0 gives a deterministic start.
         gripper_opening: per-finger opening in metres (0 closed .. 0.04 open), held fixed.
@@ -94,12 +95,15 @@ ConfigT = TypeVar("ConfigT", bound=FrankaEnvConfig)
 class FrankaTask(VecTask, Generic[ConfigT]):
     """The Panda arm with joint-position-delta control; subclasses add their scene and goals.
 
-    Action (7,) in [-1, 1]: each arm joint's position target moves by `action * action_scale`
-    rad (clamped to the joint range) and the position actuators track it; the fingers hold
-    `gripper_opening`. Observation: end-effector position (3), its mean velocity over the last
-    step (3), the 7 arm joint positions (`ROBOT_OBS_DIM` = 13 in all), then the task
-    observations. The first three dims (the end-effector path) are the mode features. Reward:
-    `success_reward` on the step a goal is reached, which ends the episode; 0 otherwise.
+    Action (7,) in [-1, 1]: each arm joint's position target is its measured position plus
+    `action * action_scale` rad (clamped to the joint range), and the position actuators track
+    it over the step; the fingers hold `gripper_opening`. The target is a function of the
+    observation and the action alone, so pushing against an obstacle stores nothing: the next
+    action starts again from where the arm is. Observation: end-effector position (3), its mean
+    velocity over the last step (3), the 7 arm joint positions (`ROBOT_OBS_DIM` = 13 in all),
+    then the task observations. The first three dims (the end-effector path) are the mode
+    features. Reward: `success_reward` on the step a goal is reached, which ends the episode; 0
+    otherwise.
 
     Subclasses set `obs_dim`, implement `add_scene` and `goal_id`, and may override
     `bind_scene`, `task_observations`, `reset_scene` and `ee_site` (the site whose position is the
@@ -112,23 +116,13 @@ class FrankaTask(VecTask, Generic[ConfigT]):
     mode_feature_dim = 3
     ee_site = "ee_site"
 
-    def __init__(
-        self,
-        cfg: ConfigT,
-        sim_cfg: SimConfig | None = None,
-        rl_device: str = "cpu",
-        seed: int = 0,
-    ) -> None:
-        self._bound = False
-        super().__init__(cfg, sim_cfg, rl_device, seed)
-
     # ----------------------------------------------------------------- subclass hooks
     def add_scene(self, spec: mujoco.MjSpec) -> None:
         """Add this task's objects, obstacles and goal markers to the robot's spec."""
         raise NotImplementedError
 
     def bind_scene(self) -> None:
-        """Cache addresses and views of the scene's objects (once, before the first reset)."""
+        """Cache addresses and views of the scene's objects and the task's constants."""
 
     def task_observations(self, out: Tensor) -> None:
         """Write the task observations into `out`, the (N, obs_dim - 13) tail of `obs_buf`."""
@@ -150,8 +144,7 @@ class FrankaTask(VecTask, Generic[ConfigT]):
         self.add_scene(spec)
         return spec.compile()
 
-    def _bind_sim(self) -> None:
-        """Cache views and constants of the compiled model (once, before the first reset)."""
+    def bind(self) -> None:
         sim, model = self.sim, self.model
         home = model.key("home")
         self.init_qpos = torch.as_tensor(home.qpos).to(sim.qpos)
@@ -160,18 +153,14 @@ class FrankaTask(VecTask, Generic[ConfigT]):
         limits = torch.as_tensor(model.jnt_range[:NUM_ARM_JOINTS]).to(sim.qpos)
         self.joint_low, self.joint_high = limits[:, 0], limits[:, 1]
         self.ee_pos = sim.site_xpos(self.ee_site)
-        self.joint_target = self.init_qpos[:NUM_ARM_JOINTS].repeat(self.num_envs, 1)
         self.prev_ee_pos = torch.zeros(self.num_envs, 3, device=self.device)
         self._kinematics_stale = False
-        self._bound = True
         self.bind_scene()
 
     def pre_physics_step(self, actions: Tensor) -> None:
-        delta = actions.to(self.joint_target) * self.cfg.action_scale
-        torch.clamp(
-            self.joint_target + delta, self.joint_low, self.joint_high, out=self.joint_target
-        )
-        self.sim.ctrl[:, :NUM_ARM_JOINTS] = self.joint_target
+        joints = self.sim.qpos[:, :NUM_ARM_JOINTS]
+        target = joints + actions.to(joints) * self.cfg.action_scale
+        self.sim.ctrl[:, :NUM_ARM_JOINTS] = torch.clamp(target, self.joint_low, self.joint_high)
         self.prev_ee_pos.copy_(self.obs_buf[:, :3])
         self._kinematics_stale = True
 
@@ -192,8 +181,6 @@ class FrankaTask(VecTask, Generic[ConfigT]):
         torch.mul(self.terminated_buf, self.cfg.success_reward, out=self.rew_buf)
 
     def reset_state(self, env_mask: Tensor) -> None:
-        if not self._bound:
-            self._bind_sim()
         sim = self.sim
         # Called every step and most steps reset nothing: on the CPU that is cheap to find out
         # and skip; on a GPU finding out is a host sync, so the masked writes below always run.
@@ -203,7 +190,7 @@ class FrankaTask(VecTask, Generic[ConfigT]):
         noise = torch.rand(
             (self.num_envs, NUM_ARM_JOINTS), generator=self.generator, device=self.device
         )
-        noise = noise.to(self.joint_target).mul_(2 * self.cfg.init_joint_noise)
+        noise = noise.to(sim.qpos).mul_(2 * self.cfg.init_joint_noise)
         noise.sub_(self.cfg.init_joint_noise)
         arm = torch.clamp(self.init_qpos[:NUM_ARM_JOINTS] + noise, self.joint_low, self.joint_high)
         mask = env_mask.to(sim.qpos.device)
@@ -214,19 +201,8 @@ class FrankaTask(VecTask, Generic[ConfigT]):
         ctrl = self.init_ctrl.expand_as(sim.ctrl).clone()
         ctrl[:, :NUM_ARM_JOINTS] = arm
         sim.ctrl.copy_(torch.where(rows, ctrl, sim.ctrl))
-        self.joint_target.copy_(torch.where(rows, arm, self.joint_target))
         self.reset_scene(mask)
         sim.forward(mask)
         ee_rows = env_mask.to(self.device)[:, None]
         ee_pos = self.ee_pos.to(self.prev_ee_pos)
         self.prev_ee_pos.copy_(torch.where(ee_rows, ee_pos, self.prev_ee_pos))
-
-    # ----------------------------------------------------------------- checkpoints
-    def get_env_state(self) -> dict[str, Tensor]:
-        state = super().get_env_state()
-        state["joint_target"] = self.joint_target.clone()
-        return state
-
-    def set_env_state(self, state: dict[str, Tensor]) -> None:
-        super().set_env_state(state)
-        self.joint_target.copy_(state["joint_target"])

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import mujoco
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig
 from isaacgymenvs_ddiffpg.tasks.franka_base import (
     ROBOT_OBS_DIM,
     SCENE_RGBA,
@@ -72,23 +71,14 @@ class FrankaCabinet(FrankaTask[FrankaCabinetConfig]):
     Config = FrankaCabinetConfig
     obs_dim = ROBOT_OBS_DIM + 2
 
-    def __init__(
-        self,
-        cfg: FrankaCabinetConfig,
-        sim_cfg: SimConfig | None = None,
-        rl_device: str = "cpu",
-        seed: int = 0,
-    ) -> None:
+    def add_scene(self, spec: mujoco.MjSpec) -> None:
+        cfg = self.cfg
         if not 0 < cfg.carcass_width < cfg.door_width:
             raise ConfigError(
                 f"task.env.carcass_width={cfg.carcass_width} must be positive and below "
                 f"door_width={cfg.door_width}: the door's free edge overhangs the carcass so that "
                 f"it can be pushed open from behind."
             )
-        super().__init__(cfg, sim_cfg, rl_device, seed)
-
-    def add_scene(self, spec: mujoco.MjSpec) -> None:
-        cfg = self.cfg
         z_lo, z_hi = cfg.door_height
         z_mid, z_half = (z_lo + z_hi) / 2, (z_hi - z_lo) / 2
         thick = cfg.door_thickness

@@ -8,7 +8,6 @@ import mujoco
 import torch
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig
 from isaacgymenvs_ddiffpg.tasks.franka_base import (
     ROBOT_OBS_DIM,
     SCENE_RGBA,
@@ -64,17 +63,6 @@ class FrankaDrawerClose(FrankaTask[FrankaDrawerCloseConfig]):
 
     Config = FrankaDrawerCloseConfig
     obs_dim = ROBOT_OBS_DIM + 8
-
-    def __init__(
-        self,
-        cfg: FrankaDrawerCloseConfig,
-        sim_cfg: SimConfig | None = None,
-        rl_device: str = "cpu",
-        seed: int = 0,
-    ) -> None:
-        self.num_goals = len(cfg.drawers)
-        self.obs_dim = ROBOT_OBS_DIM + 2 * self.num_goals
-        super().__init__(cfg, sim_cfg, rl_device, seed)
 
     def add_scene(self, spec: mujoco.MjSpec) -> None:
         cfg = self.cfg
@@ -145,6 +133,8 @@ class FrankaDrawerClose(FrankaTask[FrankaDrawerCloseConfig]):
         )
 
     def bind_scene(self) -> None:
+        self.num_goals = len(self.cfg.drawers)
+        self.obs_dim = ROBOT_OBS_DIM + 2 * self.num_goals
         first = self.model.joint("drawer_1")  # the drawers' slide joints follow one another
         qpos_adr, dof_adr = int(first.qposadr[0]), int(first.dofadr[0])
         self.drawer_pos = self.sim.qpos[:, qpos_adr : qpos_adr + self.num_goals]

@@ -8,7 +8,6 @@ import mujoco
 import torch
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig
 from isaacgymenvs_ddiffpg.tasks.franka_base import (
     ROBOT_OBS_DIM,
     SCENE_RGBA,
@@ -55,8 +54,7 @@ class FrankaPegInsertion(FrankaTask[FrankaPegInsertionConfig]):
     """Insert the peg into one of the block's holes; the hole is the mode. The peg is rigidly
     held in the hand, so the end effector here is the peg tip. Random initial arm pose.
 
-    The holes keep TASKS.md's y = +-0.15 and z = 0.03 but sit at x = 0.5 instead of 0.05, in
-    front of our Panda rather than against its base.
+    The holes lie at y = +-0.15, z = 0.03, in a block at x = 0.5 in front of the Panda.
 
     Observation (13): peg-tip position and velocity, arm joint positions. Goal k: hole k.
     """
@@ -65,24 +63,13 @@ class FrankaPegInsertion(FrankaTask[FrankaPegInsertionConfig]):
     obs_dim = ROBOT_OBS_DIM
     ee_site = "peg_tip"
 
-    def __init__(
-        self,
-        cfg: FrankaPegInsertionConfig,
-        sim_cfg: SimConfig | None = None,
-        rl_device: str = "cpu",
-        seed: int = 0,
-    ) -> None:
+    def add_scene(self, spec: mujoco.MjSpec) -> None:
+        cfg = self.cfg
         if len({hole[0] for hole in cfg.holes}) != 1:
             raise ConfigError(
                 f"task.env.holes {cfg.holes} must share one x: the holes are cut in a row along y "
                 f"through one block."
             )
-        self.holes = torch.tensor(cfg.holes, dtype=torch.float32, device=rl_device)
-        self.num_goals = len(cfg.holes)
-        super().__init__(cfg, sim_cfg, rl_device, seed)
-
-    def add_scene(self, spec: mujoco.MjSpec) -> None:
-        cfg = self.cfg
         hand = spec.body("hand")
         tip = HAND_TCP_OFFSET + cfg.peg_length
         base = HAND_TCP_OFFSET - 0.045  # the peg's top end sits inside the hand
@@ -129,6 +116,10 @@ class FrankaPegInsertion(FrankaTask[FrankaPegInsertionConfig]):
                 (half, (right - left) / 2, z_half),
                 SCENE_RGBA,
             )
+
+    def bind_scene(self) -> None:
+        self.holes = torch.tensor(self.cfg.holes, dtype=torch.float32, device=self.device)
+        self.num_goals = len(self.cfg.holes)
 
     def goal_id(self) -> Tensor:
         dist = torch.cdist(self.obs_buf[:, :3], self.holes)  # (N, num_holes)

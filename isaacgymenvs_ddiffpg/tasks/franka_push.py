@@ -8,7 +8,6 @@ import mujoco
 import torch
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig
 from isaacgymenvs_ddiffpg.tasks.franka_base import (
     OBSTACLE_RGBA,
     ROBOT_OBS_DIM,
@@ -58,16 +57,6 @@ class FrankaPush(FrankaTask[FrankaPushConfig]):
     Config = FrankaPushConfig
     obs_dim = ROBOT_OBS_DIM + 10
 
-    def __init__(
-        self,
-        cfg: FrankaPushConfig,
-        sim_cfg: SimConfig | None = None,
-        rl_device: str = "cpu",
-        seed: int = 0,
-    ) -> None:
-        self.goal = torch.tensor(cfg.goal, dtype=torch.float32, device=rl_device)
-        super().__init__(cfg, sim_cfg, rl_device, seed)
-
     def add_scene(self, spec: mujoco.MjSpec) -> None:
         cfg = self.cfg
         ox, oy = cfg.obstacle_pos
@@ -95,6 +84,7 @@ class FrankaPush(FrankaTask[FrankaPushConfig]):
         )
 
     def bind_scene(self) -> None:
+        self.goal = torch.tensor(self.cfg.goal, dtype=torch.float32, device=self.device)
         cube = self.model.joint("cube")
         qpos_adr, dof_adr = int(cube.qposadr[0]), int(cube.dofadr[0])
         self.cube_pose = self.sim.qpos[:, qpos_adr : qpos_adr + 7]

@@ -8,7 +8,6 @@ import mujoco
 import torch
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig
 from isaacgymenvs_ddiffpg.tasks.franka_base import (
     OBSTACLE_RGBA,
     ROBOT_OBS_DIM,
@@ -42,25 +41,15 @@ class FrankaReach(FrankaTask[FrankaReachConfig]):
     """Reach `goal` with the end effector; a cross of two thin slabs stands between the start
     pose and the goal, so the arm goes around it through one of the cross's four quadrants.
 
-    TASKS.md's scene has these slab sizes and the goal 0.17 m beyond the cross's plane, 0.02 m
-    below its centre; the defaults keep those and put the cross in front of our Panda's `home`
-    pose, where the arm can go over it (hand down) and under it (hand forward).
+    The slabs are 0.4 m long and 1 cm thin, and the goal lies 0.17 m beyond the cross's plane,
+    0.02 m below its centre; the cross stands in front of the Panda's `home` pose, where the
+    arm can go over it (hand down) and under it (hand forward).
 
     Observation (13): end-effector position and velocity, arm joint positions. One goal (id 1).
     """
 
     Config = FrankaReachConfig
     obs_dim = ROBOT_OBS_DIM
-
-    def __init__(
-        self,
-        cfg: FrankaReachConfig,
-        sim_cfg: SimConfig | None = None,
-        rl_device: str = "cpu",
-        seed: int = 0,
-    ) -> None:
-        self.goal = torch.tensor(cfg.goal, dtype=torch.float32, device=rl_device)
-        super().__init__(cfg, sim_cfg, rl_device, seed)
 
     def add_scene(self, spec: mujoco.MjSpec) -> None:
         cfg = self.cfg
@@ -71,6 +60,9 @@ class FrankaReach(FrankaTask[FrankaReachConfig]):
             spec.worldbody, "cross_horizontal", cfg.cross_center, cfg.horizontal_half, OBSTACLE_RGBA
         )
         add_goal_marker(spec, "goal", cfg.goal, cfg.goal_radius)
+
+    def bind_scene(self) -> None:
+        self.goal = torch.tensor(self.cfg.goal, dtype=torch.float32, device=self.device)
 
     def goal_id(self) -> Tensor:
         dist = torch.linalg.vector_norm(self.obs_buf[:, :3] - self.goal, dim=1)

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import mujoco
 import torch
 from torch import Tensor
 
 from isaacgymenvs_ddiffpg.assets import asset_path
-from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig, TaskEnvConfig, VecTask
+from isaacgymenvs_ddiffpg.tasks.base.vec_task import TaskEnvConfig, VecTask
 from isaacgymenvs_ddiffpg.tasks.maze_layout import MazeLayout, add_maze_to_spec, parse_layout
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 
 
 @dataclass
 class MazeEnvConfig(TaskEnvConfig):
-    """Maze settings (see TASKS.md).
+    """Maze settings (docs/tasks.md, Mazes).
 
     Attributes:
         layout: rows separated by "/", with "1" wall, "0" free, "R" start, "G" goal.
@@ -26,7 +27,8 @@ class MazeEnvConfig(TaskEnvConfig):
             for every goal.
         start_noise: half-width of the uniform box of start positions around the start cell.
         extra_walls: (x, y) centres of free cells turned into walls (replanning variants).
-        wall_height: height of the wall boxes in metres.
+        wall_height: height of the wall boxes in metres; None: half the cell size, as in the
+            D4RL mazes (2 m at 4 m cells).
     """
 
     layout: str = "11111/10001/1G1R1/10001/11111"
@@ -35,10 +37,13 @@ class MazeEnvConfig(TaskEnvConfig):
     goal_rewards: list[float] = field(default_factory=lambda: [10.0])
     start_noise: float = 0.0
     extra_walls: list[list[float]] = field(default_factory=list)
-    wall_height: float = 1.0
+    wall_height: float | None = None
 
 
-class MazeTask(VecTask):
+MazeConfigT = TypeVar("MazeConfigT", bound=MazeEnvConfig)
+
+
+class MazeTask(VecTask, Generic[MazeConfigT]):
     """A robot that must reach one of the maze's goals; sparse reward, terminal at a goal.
 
     Subclasses name the robot's model file (`robot_xml`) and fill the observation; the first two
@@ -46,18 +51,22 @@ class MazeTask(VecTask):
     """
 
     Config = MazeEnvConfig
-    cfg: MazeEnvConfig
+    cfg: MazeConfigT
     robot_xml: str
     mode_feature_dim = 2
 
-    def __init__(
-        self,
-        cfg: MazeEnvConfig,
-        sim_cfg: SimConfig | None = None,
-        rl_device: str = "cpu",
-        seed: int = 0,
-    ) -> None:
+    def build_model(self) -> mujoco.MjModel:
+        cfg = self.cfg
         self.maze: MazeLayout = parse_layout(cfg.layout, cfg.maze_size_scaling, cfg.extra_walls)
+        self.wall_height = (
+            cfg.wall_height if cfg.wall_height is not None else cfg.maze_size_scaling / 2
+        )
+        spec = mujoco.MjSpec.from_file(str(asset_path(self.robot_xml)))
+        add_maze_to_spec(spec, self.maze, self.wall_height, cfg.goal_radius)
+        return spec.compile()
+
+    def bind(self) -> None:
+        cfg = self.cfg
         self.num_goals = len(self.maze.goals)
         rewards = list(cfg.goal_rewards)
         if len(rewards) == 1:
@@ -68,17 +77,10 @@ class MazeTask(VecTask):
                 f"{self.num_goals} goals {self.maze.goals}; give one reward per goal (ordered by "
                 f"decreasing y, then increasing x) or a single value for all goals."
             )
-        device = torch.device(rl_device)
-        self.goals = torch.tensor(self.maze.goals, dtype=torch.float32, device=device)
-        self.goal_rewards = torch.tensor([0.0, *rewards], dtype=torch.float32, device=device)
+        self.goals = torch.tensor(self.maze.goals, dtype=torch.float32, device=self.device)
+        self.goal_rewards = torch.tensor([0.0, *rewards], dtype=torch.float32, device=self.device)
         self.max_reward = max(rewards)
         self.coverage_cell = cfg.maze_size_scaling / 4
-        super().__init__(cfg, sim_cfg, rl_device, seed)
-
-    def build_model(self) -> mujoco.MjModel:
-        spec = mujoco.MjSpec.from_file(str(asset_path(self.robot_xml)))
-        add_maze_to_spec(spec, self.maze, self.cfg.wall_height, self.cfg.goal_radius)
-        return spec.compile()
 
     def pre_physics_step(self, actions: Tensor) -> None:
         self.sim.ctrl.copy_(actions)

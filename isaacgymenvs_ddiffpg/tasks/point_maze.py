@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import mujoco
 import torch
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.tasks.maze_task import MazeTask
+from isaacgymenvs_ddiffpg.tasks.maze_task import MazeEnvConfig, MazeTask
 
 
-class PointMaze(MazeTask):
+class PointMaze(MazeTask[MazeEnvConfig]):
     """Point mass on the same layouts, for fast CPU runs and tests. Observation: xy and xy
     velocity. Action: commanded xy velocity in [-1, 1], scaled to the actuators' ctrlrange
     (top speed 4 m/s; at frame_skip 10 x 10 ms one step moves at most 0.4 m)."""
@@ -18,11 +17,10 @@ class PointMaze(MazeTask):
     obs_dim = 4
     act_dim = 2
 
-    def build_model(self) -> mujoco.MjModel:
-        model = super().build_model()
-        top_speed = model.actuator_ctrlrange[:, 1]
+    def bind(self) -> None:
+        super().bind()
+        top_speed = self.model.actuator_ctrlrange[:, 1]
         self.ctrl_scale = torch.tensor(top_speed, dtype=torch.float32, device=self.device)
-        return model
 
     def pre_physics_step(self, actions: Tensor) -> None:
         self.sim.ctrl.copy_(actions * self.ctrl_scale)

@@ -87,7 +87,7 @@ class DiffIK:
         pinv = jac.transpose(1, 2) @ torch.linalg.inv(jjt)
         null = torch.eye(NUM_ARM_JOINTS, dtype=jac.dtype) - pinv @ jac
         dq = dq + (null @ (self.posture_gain * (self.home - q))[..., None])[..., 0]
-        action = (q + dq - task.joint_target) / task.cfg.action_scale
+        action = dq / task.cfg.action_scale  # the task's target is q + action * action_scale
         # shrink the whole step rather than clip joints one by one, which would bend its direction
         largest = action.abs().amax(dim=1, keepdim=True).clamp_min(1.0)
         return (action / largest).float()
@@ -295,19 +295,19 @@ class JointPath:
             if (q[env] - path[self.index[env]]).abs().max() < self.tolerance:
                 self.index[env] = min(self.index[env] + 1, len(path) - 1)
             goals.append(path[self.index[env]])
-        action = (torch.stack(goals) - task.joint_target) / task.cfg.action_scale
+        action = (torch.stack(goals) - q) / task.cfg.action_scale
         largest = action.abs().amax(dim=1, keepdim=True).clamp_min(1.0)
         return (action / largest).float()
 
 
 def place_ee(task: FrankaTask, env_ids: Sequence[int], targets: Tensor) -> None:
     """Teleport the arms of envs `env_ids` so that their end effectors are at `targets` (n, 3),
-    hand pointing down (kinematic IK, no physics); the joint targets follow, so the arms stay."""
+    hand pointing down (kinematic IK, no physics); the actuators' targets follow, so the arms
+    stay."""
     qpos = task.sim.qpos
     for env, target in zip(env_ids, targets, strict=True):
         seed = qpos[env, :NUM_ARM_JOINTS].numpy()
         q = torch.from_numpy(solve_ik(task, seed, [target.tolist()], DOWN, iters=200)[0])
         qpos[env, :NUM_ARM_JOINTS] = q
-        task.joint_target[env] = q
         task.sim.ctrl[env, :NUM_ARM_JOINTS] = q
     task.sim.forward()

@@ -90,7 +90,7 @@ def test_random_initial_pose_is_seeded_and_clear_of_the_scene(name: str) -> None
 
 def test_joint_delta_control_and_ee_velocity() -> None:
     task = make_task("FrankaReach", num_envs=2)
-    start = task.joint_target.clone()
+    start = task.sim.qpos[:, :7].clone()
     action = torch.zeros(2, 7)
     action[0, 0] = 1.0
     action[1, 3] = -0.5
@@ -99,7 +99,7 @@ def test_joint_delta_control_and_ee_velocity() -> None:
     expected = start.clone()
     expected[0, 0] += 0.05
     expected[1, 3] -= 0.025
-    assert torch.allclose(task.joint_target, expected)
+    # the target is the measured position plus the scaled action
     assert torch.allclose(task.sim.ctrl[:, :7], expected)
     # the position actuators track the target within the 50 ms step
     assert torch.allclose(obs[:, 6:13].double(), expected, atol=0.01)
@@ -108,9 +108,31 @@ def test_joint_delta_control_and_ee_velocity() -> None:
     # out-of-range actions are clamped to [-1, 1]; targets stop at the joint limits
     for _ in range(70):
         task.step(torch.tensor([[10.0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0]]))
-    assert task.joint_target[0, 0] == pytest.approx(2.8973)
-    assert task.joint_target[1, 0] == pytest.approx(0.0)
+    assert task.sim.ctrl[0, 0] == pytest.approx(2.8973)
     assert task.obs_buf[0, 6] == pytest.approx(2.8973, abs=0.01)
+    assert task.obs_buf[1, 6] == pytest.approx(0.0, abs=1e-3)  # zero actions hold the pose
+
+
+def test_control_is_markov_after_pushing_into_an_obstacle() -> None:
+    """Pushing the arm into FrankaReach's cross for 20 steps stores nothing: the first step of
+    the opposite action moves it away at once, as from any resting pose."""
+    task = make_task("FrankaReach", num_envs=1)
+    push = torch.zeros(1, 7)
+    push[0, 1] = 1.0  # shoulder forward: the wrist runs into the cross's vertical slab
+    for _ in range(10):
+        task.step(push)
+    cross = {task.model.geom("cross_vertical").id, task.model.geom("cross_horizontal").id}
+    data = task.sim.get_data(0)
+    touching = {int(c.geom2) for c in data.contact[: data.ncon]} & cross
+    assert touching, "the arm should be pressed against the cross"
+    held = task.obs_buf[0].clone()
+    for _ in range(20):  # keep pushing: the arm stays where the cross stops it
+        obs = task.step(push)[0][0]
+    assert torch.allclose(obs[:3], held[:3], atol=0.005)
+    assert torch.allclose(obs[6:13], held[6:13], atol=0.01)
+    back = task.step(-push)[0][0]
+    assert float(torch.linalg.vector_norm(back[:3] - obs[:3])) > 0.01  # away in the first step
+    assert float(back[5]) > 0.2  # the hand rises off the slab (m/s)
 
 
 def check_goal_step(task, expected_ids: list[int]) -> tuple[torch.Tensor, dict]:

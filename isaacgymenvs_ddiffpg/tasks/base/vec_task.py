@@ -71,11 +71,19 @@ class VecTask:
         8. same-step reset: `reset_idx` on the finished envs, whose `obs_buf` rows become the first
            observation of their next episode.
 
+    Construction order, for every task:
+        1. `build_model()` compiles the scene from `cfg`;
+        2. the simulation backend is built on it;
+        3. `bind()` caches views into the backend and the task's own constants (goals, limits;
+           it may set `obs_dim` or `num_goals` when they follow from `cfg`);
+        4. the buffers are allocated and every env is reset.
+    Subclasses do not override `__init__`.
+
     Subclasses set `obs_dim`, `act_dim`, `mode_feature_dim` (the leading observation dims used as
     mode features: maze xy, end-effector xyz), `num_goals`, `max_reward` (largest success
     reward), `coverage_cell` (cell size in metres for state-coverage counts) and implement
     `build_model`, `pre_physics_step`, `compute_observations`, `compute_reward` and
-    `reset_state`.
+    `reset_state` (and `bind` where they need it).
     """
 
     Config: ClassVar[type[TaskEnvConfig]] = TaskEnvConfig
@@ -112,6 +120,7 @@ class VecTask:
             cfg.warp_buffers,
         )
         self.dt = self.model.opt.timestep * self.frame_skip
+        self.bind()
 
         n, dev = self.num_envs, self.device
         self.obs_buf = torch.zeros(n, self.obs_dim, device=dev)
@@ -134,6 +143,10 @@ class VecTask:
     def build_model(self) -> mujoco.MjModel:
         """Compile this task's scene."""
         raise NotImplementedError
+
+    def bind(self) -> None:
+        """Cache views into `self.sim` and the task's constants (after the backend is built,
+        before the buffers and the first reset)."""
 
     def pre_physics_step(self, actions: Tensor) -> None:
         """Scale `actions` (N, act_dim) in [-1, 1] and write them to `self.sim.ctrl`."""
