@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import mujoco
@@ -48,6 +49,30 @@ class MazeLayout:
             round(x / self.scaling) + self.start[1],
         )
 
+    def is_free(self, row: int, col: int) -> bool:
+        """Whether cell (row, col) lies inside the map and is not a wall."""
+        inside = 0 <= row < len(self.rows) and 0 <= col < len(self.rows[0])
+        return inside and self.rows[row][col] != WALL
+
+    def cell_path(self, start: tuple[int, int], end: tuple[int, int]) -> list[tuple[int, int]]:
+        """A shortest path of free cells from `start` to `end` (both included), moving between
+        edge-adjacent cells; empty when no path connects them."""
+        previous: dict[tuple[int, int], tuple[int, int] | None] = {start: None}
+        queue = deque([start])
+        while queue:
+            cell = queue.popleft()
+            if cell == end:
+                path = [cell]
+                while (before := previous[path[-1]]) is not None:
+                    path.append(before)
+                return path[::-1]
+            row, col = cell
+            for step in ((row + 1, col), (row - 1, col), (row, col + 1), (row, col - 1)):
+                if step not in previous and self.is_free(*step):
+                    previous[step] = cell
+                    queue.append(step)
+        return []
+
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(x_min, x_max, y_min, y_max) of the whole map, walls included."""
@@ -57,12 +82,14 @@ class MazeLayout:
         return x0 - half, x1 + half, y0 - half, y1 + half
 
 
-def _fail(layout: str, problem: str) -> ConfigError:
-    return ConfigError(
-        f"Malformed maze layout {layout!r}: {problem}. A layout is rows of equal length separated "
-        f"by '/', using '1' (wall), '0' (free), exactly one 'R' (start) and at least one 'G' "
-        f"(goal); fix task.env.layout."
-    )
+FORMAT_HINT = (
+    "A layout is rows of equal length separated by '/', using '1' (wall), '0' (free), exactly "
+    "one 'R' (start) and at least one 'G' (goal); fix task.env.layout."
+)
+
+
+def _fail(layout: str, problem: str, hint: str = FORMAT_HINT) -> ConfigError:
+    return ConfigError(f"Malformed maze layout {layout!r}: {problem}. {hint}")
 
 
 def parse_layout(
@@ -77,7 +104,8 @@ def parse_layout(
 
     Raises:
         ConfigError: ragged rows, unknown characters, no or several starts, no goal, a start with
-            no free neighbour, or an extra wall that is not on a free cell.
+            no free neighbour, an extra wall that is not on a free cell, or a goal that no path
+            of free cells connects to the start.
     """
     rows = [r.strip() for r in layout.strip().split("/")]
     if not rows or not rows[0]:
@@ -116,7 +144,18 @@ def parse_layout(
         key=lambda xy: (-xy[1], xy[0]),
     )
     walls = tuple(probe.cell_center(i, j) for i, j, c in cells if c == WALL)
-    return MazeLayout(tuple("".join(r) for r in grid), (sr, sc), tuple(goals), walls, scaling)
+    maze = MazeLayout(tuple("".join(r) for r in grid), (sr, sc), tuple(goals), walls, scaling)
+    for i, j, c in cells:
+        if c == GOAL and not maze.cell_path((sr, sc), (i, j)):
+            x, y = maze.cell_center(i, j)
+            raise _fail(
+                layout,
+                f"the goal at row {i}, col {j} (x = {x:g}, y = {y:g}) cannot be reached: no path "
+                f"of free cells connects it to the start",
+                "Open a path of '0' cells between 'R' and every 'G' in task.env.layout (or "
+                "drop the extra walls that close it).",
+            )
+    return maze
 
 
 def add_maze_to_spec(
