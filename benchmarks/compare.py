@@ -34,6 +34,7 @@ import torch
 
 from isaacgymenvs_ddiffpg.learning.agents import config_from_dict, make_agent
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
+from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes
 from isaacgymenvs_ddiffpg.learning.mode_count import count_modes
 from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
@@ -115,17 +116,7 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
     info = env.get_env_info()
     state = load_checkpoint(checkpoint)
     cfg = dataclasses.replace(config_from_dict(state["config"]), memory_size=1)
-    agent = make_agent(
-        cfg,
-        info["observation_space"].shape[0],
-        info["action_space"].shape[0],
-        int(info["mode_feature_dim"]),
-        int(info["max_episode_length"]),
-        args.eval_envs,
-        float(info["max_reward"]),
-        "cpu",
-        seed=seed,
-    )
+    agent = make_agent(cfg, EnvSpec.from_env_info(info, args.eval_envs), "cpu", seed=seed)
     agent.load_state_dict(state["algo"], with_replay=False)
     z = agent.mode_embedding(0).expand(args.eval_envs, -1)
     feature_dim = int(info["mode_feature_dim"])

@@ -30,7 +30,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from isaacgymenvs_ddiffpg.learning.agents import Agent, make_agent
 from isaacgymenvs_ddiffpg.learning.baselines import DIPOConfig, TD3Config
-from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.config import AgentConfig, DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.critics import remap_groups
 from isaacgymenvs_ddiffpg.learning.ddiffpg import DDiffPG
 from isaacgymenvs_ddiffpg.learning.modes import ModePlan
@@ -38,9 +39,10 @@ from isaacgymenvs_ddiffpg.learning.modes import ModePlan
 OBS_DIM, ACT_DIM, FEATURE_DIM, EPISODE, ENVS = 29, 8, 2, 50, 64
 
 
-def filled(cfg: DDiffPGConfig, device: str) -> Agent:
+def filled(cfg: AgentConfig, device: str) -> Agent:
     """An agent whose replay holds 4 complete random episodes per env."""
-    agent = make_agent(cfg, OBS_DIM, ACT_DIM, FEATURE_DIM, EPISODE, ENVS, 10.0, device, seed=0)
+    spec = EnvSpec(OBS_DIM, ACT_DIM, FEATURE_DIM, EPISODE, ENVS, max_reward=10.0)
+    agent = make_agent(cfg, spec, device, seed=0)
     gen = torch.Generator(device).manual_seed(0)
     for step in range(4 * EPISODE):
         done = torch.full((ENVS,), (step + 1) % EPISODE == 0, device=device)

@@ -66,7 +66,7 @@ def test_ddiffpg_trains_resumes_and_plays_every_mode(tmp_path: Path) -> None:
     args = ("task=PointMazeV1", "train=DDiffPGSmall", "num_envs=8")
     small = (
         "train.params.config.ddiffpg.warm_up_steps=10",
-        "train.params.config.ddiffpg.cluster_interval=10",
+        "train.params.config.ddiffpg.eval_interval=10",
         "train.params.config.ddiffpg.eval_envs=4",
         "train.params.config.ddiffpg.save_interval=10",
         "train.params.config.ddiffpg.log_interval=5",

@@ -1,23 +1,20 @@
-"""Typed settings of the DDiffPG agent (cfg/train/DDiffPG.yaml, `params.config.ddiffpg`)."""
+"""Typed agent settings: what every algorithm has, the diffusion actor's, and DDiffPG's own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 
 @dataclass
-class DDiffPGConfig:
-    """DDiffPG settings; defaults are the authors' released ones unless a comment says otherwise.
+class AgentConfig:
+    """Settings every agent has (the Trainer reads only these); see docs/algorithm.md.
 
-    Attributes (networks):
-        denoising_steps: K, DDPM steps of the diffusion actor.
-        time_dim: sinusoidal timestep feature size.
-        actor_hidden: diffusion MLP widths.
-        embedding_dim: size of a mode embedding z.
-        use_embedding: condition each mode on its own z (on by default here: playing a chosen
-            mode needs it; the released default was off).
-        zero_embedding_prob: share of each mode's actor samples trained under z = 0 instead of
-            z_k, so that z = 0 stays the multimodal "sampler chooses" policy (mode=0 in play).
+    Each algorithm's settings extend this class with the fields its agent uses, and nothing
+    else: a key of another algorithm fails at load. Defaults are the authors' released DDiffPG
+    settings unless a comment says otherwise.
+
+    Attributes (critic):
         critic_hidden: critic MLP widths (two heads each).
         num_atoms, v_min: C51 support.
         v_max: top of the value support; None: 1.2 x the task's largest success reward (the
@@ -25,16 +22,11 @@ class DDiffPGConfig:
     Attributes (optimisation):
         actor_lr, critic_lr, novelty_lr: AdamW learning rates.
         gamma, tau: discount and Polyak rate.
-        target_noise_std, target_noise_clip: TD3 smoothing of the critic's next action.
-        action_steps, action_lr: Adam ascent steps and step size of the target actions.
-        action_flat_grad: slope |dQ/da| below which the ascent barely moves an action (added to
-            Adam's epsilon per sample; 0 as released: every step has size action_lr, so actions
-            drift to the bounds wherever the critic is flat, e.g. when pushing into a wall).
-        max_grad_norm: gradient clipping of actor, critics and target actions.
-        batch_size: multimodal batch size, split equally over exploration + K modes.
+        max_grad_norm: gradient clipping of the networks (and of DDiffPG's target actions).
+        batch_size: transitions per update (DDiffPG splits them equally over its groups).
         updates_per_step: learner updates per vector step (8 at 256 envs; with thousands of
             envs keep updates x batch per new transition in mind).
-    Attributes (rollout and modes):
+    Attributes (rollout):
         warm_up_steps: vector steps of uniform random actions before learning.
         noise_std_min, noise_std_max: per-env Gaussian action noise, linearly spaced over envs.
         noise_correlation: 0 (released): white noise, and uniform random warm-up actions. rho in
@@ -43,15 +35,7 @@ class DDiffPGConfig:
             plays clamp(n_t). White noise on a fine control step is a random walk that stays
             near the start; correlated noise travels (on PointMazeV1 at rho = 0.9 it alone
             reaches the goal in about 5% of episodes, white noise in none of 768).
-        exploration: "prop" (exploit share = K / (K + 1)), "fixed" or "linear".
-        exploration_stop_ratio: after this share of `max_env_steps` every env exploits.
-        exploration_fix_ratio: exploit share of "fixed".
         memory_size: replay capacity in trajectories.
-        cluster_interval: iterations between mode discoveries (and evaluations).
-        cluster_threshold: DTW threshold of average linkage (None: 0.7 x largest merge).
-        max_modes: more clusters than this are merged into one.
-        resample_len: resample paths to this many points before DTW (None: full length; the
-            released settings resample non-maze tasks to the mean success length).
     Attributes (novelty):
         intrinsic_type: "noveld" or "rnd".
         intrinsic_scale, intrinsic_alpha: r = scale * max(N(s') - alpha N(s), 0).
@@ -59,17 +43,14 @@ class DDiffPGConfig:
         novelty_hidden, novelty_out_dim: RND network sizes.
     Attributes (run):
         max_env_steps: training budget in env steps (all envs).
+        eval_interval: iterations between evaluations (DDiffPG discovers modes just before).
         eval_envs: envs of the evaluation task (env j plays mode j mod (K + 1); 0 = z = 0).
         save_interval: iterations between checkpoints (nn/last.pth is always refreshed).
         log_interval: iterations between scalar logs.
     """
 
-    denoising_steps: int = 5
-    time_dim: int = 256
-    actor_hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])
-    embedding_dim: int = 5
-    use_embedding: bool = True
-    zero_embedding_prob: float = 0.25
+    algorithm: ClassVar[str]  # the algorithm's name: train config section, saved in checkpoints
+
     critic_hidden: list[int] = field(default_factory=lambda: [512, 256, 128])
     num_atoms: int = 51
     v_min: float = 0.0
@@ -80,11 +61,6 @@ class DDiffPGConfig:
     novelty_lr: float = 1e-4
     gamma: float = 0.99
     tau: float = 0.05
-    target_noise_std: float = 0.8
-    target_noise_clip: float = 0.2
-    action_steps: int = 20
-    action_lr: float = 0.03
-    action_flat_grad: float = 0.0
     max_grad_norm: float = 1.0
     batch_size: int = 4096
     updates_per_step: int = 8
@@ -93,14 +69,7 @@ class DDiffPGConfig:
     noise_std_min: float = 0.05
     noise_std_max: float = 0.6
     noise_correlation: float = 0.0
-    exploration: str = "prop"
-    exploration_stop_ratio: float = 0.7
-    exploration_fix_ratio: float = 0.5
     memory_size: int = 2000
-    cluster_interval: int = 100
-    cluster_threshold: float | None = None
-    max_modes: int = 10
-    resample_len: int | None = None
 
     intrinsic_type: str = "noveld"
     intrinsic_scale: float = 0.01
@@ -111,16 +80,99 @@ class DDiffPGConfig:
     novelty_out_dim: int = 128
 
     max_env_steps: int = 3_000_000
+    eval_interval: int = 100
     eval_envs: int = 20
     save_interval: int = 500
     log_interval: int = 10
 
     def __post_init__(self) -> None:
-        if self.exploration not in ("prop", "fixed", "linear"):
-            raise ValueError(f"exploration must be prop, fixed or linear, got {self.exploration!r}")
         if not 0.0 <= self.noise_correlation < 1.0:
             raise ValueError(f"noise_correlation must be in [0, 1), got {self.noise_correlation}")
         if self.intrinsic_type not in ("noveld", "rnd"):
             raise ValueError(f"intrinsic_type must be noveld or rnd, got {self.intrinsic_type!r}")
+
+    def state_shape(self) -> dict[str, Any]:
+        """The settings that fix the shapes of the saved state: a checkpoint resumes only into
+        a run with the same values."""
+        return {"memory_size": self.memory_size, "num_atoms": self.num_atoms}
+
+
+@dataclass
+class TargetSmoothingConfig(AgentConfig):
+    """TD3's target policy smoothing of the critic's next action a' (`smooth_target_action`).
+
+    Attributes:
+        target_noise_std, target_noise_clip: a' + clip(N(0, std^2), -clip, clip).
+    """
+
+    target_noise_std: float = 0.8
+    target_noise_clip: float = 0.2
+
+
+@dataclass
+class DiffusionActorConfig(TargetSmoothingConfig):
+    """The diffusion actor and the action-gradient target actions it is cloned onto.
+
+    Attributes:
+        denoising_steps: K, DDPM steps of the diffusion actor.
+        time_dim: sinusoidal timestep feature size.
+        actor_hidden: diffusion MLP widths.
+        action_steps, action_lr: Adam ascent steps and step size of the target actions.
+        action_flat_grad: slope |dQ/da| below which the ascent barely moves an action (added to
+            Adam's epsilon per sample; 0 as released: every step has size action_lr, so actions
+            drift to the bounds wherever the critic is flat, e.g. when pushing into a wall).
+    """
+
+    denoising_steps: int = 5
+    time_dim: int = 256
+    actor_hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])
+    action_steps: int = 20
+    action_lr: float = 0.03
+    action_flat_grad: float = 0.0
+
+
+@dataclass
+class DDiffPGConfig(DiffusionActorConfig):
+    """DDiffPG settings (cfg/train/DDiffPG.yaml, `params.config.ddiffpg`).
+
+    Attributes (modes):
+        embedding_dim: size of a mode embedding z.
+        use_embedding: condition each mode on its own z (on by default here: playing a chosen
+            mode needs it; the released default was off).
+        zero_embedding_prob: share of each mode's actor samples trained under z = 0 instead of
+            z_k, so that z = 0 stays the multimodal "sampler chooses" policy (mode=0 in play).
+        exploration: "prop" (exploit share = K / (K + 1)), "fixed" or "linear".
+        exploration_stop_ratio: after this share of `max_env_steps` every env exploits.
+        exploration_fix_ratio: exploit share of "fixed".
+        cluster_threshold: DTW threshold of average linkage (None: 0.7 x largest merge).
+        max_modes: more clusters than this are merged into one.
+        resample_len: resample paths to this many points before DTW (None: full length; the
+            released settings resample non-maze tasks to the mean success length).
+    """
+
+    algorithm: ClassVar[str] = "ddiffpg"
+
+    embedding_dim: int = 5
+    use_embedding: bool = True
+    zero_embedding_prob: float = 0.25
+    exploration: str = "prop"
+    exploration_stop_ratio: float = 0.7
+    exploration_fix_ratio: float = 0.5
+    cluster_threshold: float | None = None
+    max_modes: int = 10
+    resample_len: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.exploration not in ("prop", "fixed", "linear"):
+            raise ValueError(f"exploration must be prop, fixed or linear, got {self.exploration!r}")
         if self.batch_size < self.max_modes + 1:
             raise ValueError("batch_size must hold at least one sample per group")
+
+    def state_shape(self) -> dict[str, Any]:
+        """Also the replay's target-action slots and the actor's input width."""
+        return {
+            **super().state_shape(),
+            "max_modes": self.max_modes,
+            "embedding_dim": self.embedding_dim,
+        }

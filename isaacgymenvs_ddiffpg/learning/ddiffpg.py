@@ -1,97 +1,57 @@
-"""DDiffPG: actor, per-mode critics, novelty, replay and modes, and one update in paper order."""
+"""DDiffPG on the shared core: diffusion actor, modes, and one update in the paper's order."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
-from isaacgymenvs_ddiffpg.learning.critics import (
-    GroupDistributionalDoubleQ,
-    critic_loss,
-    remap_groups,
-    soft_update,
-)
+from isaacgymenvs_ddiffpg.learning.core import AgentCore, EnvSpec, smooth_target_action
+from isaacgymenvs_ddiffpg.learning.critics import critic_loss, remap_groups, soft_update
 from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
 from isaacgymenvs_ddiffpg.learning.discovery import Discovery, discover_modes
 from isaacgymenvs_ddiffpg.learning.distributed import Distributed
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
-from isaacgymenvs_ddiffpg.learning.group_adamw import GroupAdamW
 from isaacgymenvs_ddiffpg.learning.modes import ModeEmbeddings
-from isaacgymenvs_ddiffpg.learning.novelty import novelty_from_config
-from isaacgymenvs_ddiffpg.learning.replay import TrajectoryReplay
 from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
 
 
-class DDiffPG:
-    """Deep Diffusion Policy Gradient (Li et al., 2024) on one device.
+class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
+    """Deep Diffusion Policy Gradient (Li et al., 2024) on one device; see docs/algorithm.md.
 
     Groups: group 0 is exploration (Q_explore, z_explore); group k >= 1 is the k-th discovered
     mode (Q_k, z_k, user-facing id `embeddings.mode_ids[k]`). All critics are stacked over
     groups and updated together.
 
     Args:
-        cfg: settings.
-        obs_dim, act_dim: sizes of one env's observation and action.
-        mode_feature_dim: leading observation dims that are mode features (maze xy, ee xyz).
-        max_episode_length: longest episode, for the trajectory replay.
-        num_envs: parallel envs writing into the replay.
-        max_reward: the task's largest success reward (sets the value support).
-        device: where everything lives.
-        seed: seed of every random stream of the algorithm.
+        cfg, spec, device, seed: as for `AgentCore`.
         dist: the process group (default: torch.distributed's, or a single process); under
             torchrun every rank starts from rank 0's networks and embeddings.
     """
 
+    learns_modes = True
+
     def __init__(
         self,
         cfg: DDiffPGConfig,
-        obs_dim: int,
-        act_dim: int,
-        mode_feature_dim: int,
-        max_episode_length: int,
-        num_envs: int,
-        max_reward: float,
+        spec: EnvSpec,
         device: str | torch.device,
         seed: int,
         dist: Distributed | None = None,
     ) -> None:
-        self.cfg = cfg
-        self.obs_dim, self.act_dim = obs_dim, act_dim
-        self.mode_feature_dim = mode_feature_dim
-        self.device = torch.device(device)
-        self.generator = torch.Generator(self.device).manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
-        self.v_max = cfg.v_max if cfg.v_max is not None else 1.2 * max_reward
-
+        # The actor's initial weights are the first draws of the agent's seed, the critic's next.
         self.actor = DiffusionPolicy(
-            obs_dim + cfg.embedding_dim,
-            act_dim,
+            spec.obs_dim + cfg.embedding_dim,
+            spec.act_dim,
             cfg.denoising_steps,
             cfg.time_dim,
             tuple(cfg.actor_hidden),
-        ).to(self.device)
+        ).to(device)
         self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
-        self.critic = self._make_critic(num_groups=1)
-        self.critic_target = copy.deepcopy(self.critic)
-        self.critic_opt = self._make_critic_opt(num_groups=1)
-        self.novelty, self.novelty_opt = novelty_from_config(
-            cfg, obs_dim, mode_feature_dim, self.device
-        )
-        self.replay = TrajectoryReplay(
-            num_envs,
-            cfg.memory_size,
-            max_episode_length,
-            obs_dim,
-            act_dim,
-            cfg.max_modes + 1,
-            self.device,
-        )
+        super().__init__(cfg, spec, device, seed, num_target_slots=cfg.max_modes + 1)
         self.embeddings = ModeEmbeddings(cfg.embedding_dim, cfg.use_embedding, seed)
         self.dist = dist if dist is not None else Distributed()
         self.dist.broadcast_modules(self.actor, self.critic, self.critic_target, self.novelty)
@@ -99,26 +59,6 @@ class DDiffPG:
         self.group_z = self.embeddings.group_embeddings(self.device)
         self.success_labels: dict[int, int] = {}
         self.dtw_cache = DTWCache()
-
-    def _make_critic(self, num_groups: int) -> GroupDistributionalDoubleQ:
-        cfg = self.cfg
-        return GroupDistributionalDoubleQ(
-            num_groups,
-            self.obs_dim,
-            self.act_dim,
-            tuple(cfg.critic_hidden),
-            cfg.num_atoms,
-            cfg.v_min,
-            self.v_max,
-        ).to(self.device)
-
-    def _make_critic_opt(self, num_groups: int) -> GroupAdamW:
-        return GroupAdamW(
-            self.critic.parameters(),
-            num_groups,
-            self.cfg.critic_lr,
-            max_grad_norm=self.cfg.max_grad_norm,
-        )
 
     @property
     def num_groups(self) -> int:
@@ -130,26 +70,32 @@ class DDiffPG:
         """Stable user-facing ids of the modes, group 1..K."""
         return self.embeddings.mode_ids[1:]
 
-    @torch.no_grad()
-    def act(self, obs: Tensor, mode_embedding: Tensor, noise_std: Tensor | None = None) -> Tensor:
-        """Sample actions from the diffusion policy.
+    def actor_action(self, obs: Tensor, mode_embedding: Tensor) -> Tensor:
+        """A sample of the diffusion policy conditioned on (s, z); shapes as for `act`."""
+        return self.actor.sample(torch.cat((obs, mode_embedding), dim=-1), self.generator)
+
+    def exploit_share(self, env_steps: int, first_mode_steps: int | None) -> float:
+        """Share p of envs that exploit a mode (docs/algorithm.md, Rollout); the rest explore.
 
         Args:
-            obs: (N, obs_dim).
-            mode_embedding: (N, embedding_dim) z per env (z_explore, z_k, or 0).
-            noise_std: (N,) std of added Gaussian exploration noise, or None for none.
-
-        Returns:
-            actions: (N, act_dim) in [-1, 1].
+            env_steps: env steps of the run so far.
+            first_mode_steps: env steps when the first mode was found (None: not yet).
         """
-        actions = self.actor.sample(torch.cat((obs, mode_embedding), dim=-1), self.generator)
-        if noise_std is not None:
-            noise = torch.randn(actions.shape, device=self.device, generator=self.generator)
-            actions = actions + noise * noise_std[:, None]
-        return actions.clamp(-1.0, 1.0)
+        cfg, num_modes = self.cfg, self.num_groups - 1
+        if num_modes == 0:
+            return 0.0
+        stop = cfg.exploration_stop_ratio * cfg.max_env_steps
+        if env_steps >= stop:
+            return 1.0
+        if cfg.exploration == "fixed":
+            return cfg.exploration_fix_ratio
+        if cfg.exploration == "linear":  # 0 -> 1 from the first discovered mode to the stop
+            first = first_mode_steps if first_mode_steps is not None else env_steps
+            return min(1.0, (env_steps - first) / max(stop - first, 1.0))
+        return 1.0 - 1.0 / (num_modes + 1)
 
     def update(self) -> dict[str, Tensor]:
-        """One learner update (DDIFFPG.md 1.7 c), in the order of the algorithm box.
+        """One learner update in the order of the algorithm box (docs/algorithm.md, Update).
 
         Each phase is a named profiler range (``update/batch``, ``update/critic``,
         ``update/target_actions``, ``update/actor``, ``update/novelty``, ``update/stats``), so a
@@ -184,11 +130,9 @@ class DDiffPG:
             #    z, TD3 smoothing noise, C51 target = min of the two projected target
             #    distributions.
             next_action = self.actor.sample(torch.cat((next_obs, z), dim=-1).flatten(0, 1), gen)
-            smoothing = torch.randn(next_action.shape, device=self.device, generator=gen)
-            smoothing = (smoothing * cfg.target_noise_std).clamp(
-                -cfg.target_noise_clip, cfg.target_noise_clip
-            )
-            next_action = (next_action + smoothing).clamp(-1.0, 1.0).view_as(action)
+            next_action = smooth_target_action(
+                next_action, cfg.target_noise_std, cfg.target_noise_clip, gen
+            ).view_as(action)
             loss, group_loss = critic_loss(
                 self.critic,
                 self.critic_target,
@@ -309,47 +253,16 @@ class DDiffPG:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue training bit-identically."""
-        opt = self.critic_opt
         return {
-            "actor": self.actor.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
+            **self.core_state_dict(),
             "num_groups": self.num_groups,
-            "critic": self.critic.state_dict(),
-            "critic_target": self.critic_target.state_dict(),
-            "critic_opt": {
-                "step_count": opt.step_count,
-                "exp_avg": opt.exp_avg,
-                "exp_avg_sq": opt.exp_avg_sq,
-            },
-            "novelty": self.novelty.state_dict(),
-            "novelty_opt": self.novelty_opt.state_dict(),
-            "replay": self.replay.state_dict(),
             "embeddings": self.embeddings.state_dict(),
             "success_labels": dict(self.success_labels),
-            "generator": self.generator.get_state(),
-            "rng": self.rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: dict[str, Any], with_replay: bool = True) -> None:
         """Restore `state_dict` output (sizes must match this instance's settings)."""
-        self.actor.load_state_dict(state["actor"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        num_groups = state["num_groups"]
-        self.critic = self._make_critic(num_groups)
-        self.critic.load_state_dict(state["critic"])
-        self.critic_target = self._make_critic(num_groups)
-        self.critic_target.load_state_dict(state["critic_target"])
-        self.critic_opt = self._make_critic_opt(num_groups)
-        saved = state["critic_opt"]
-        self.critic_opt.step_count = saved["step_count"].to(self.device, copy=True)
-        self.critic_opt.exp_avg = [t.to(self.device, copy=True) for t in saved["exp_avg"]]
-        self.critic_opt.exp_avg_sq = [t.to(self.device, copy=True) for t in saved["exp_avg_sq"]]
-        self.novelty.load_state_dict(state["novelty"])
-        self.novelty_opt.load_state_dict(state["novelty_opt"])
-        if with_replay:
-            self.replay.load_state_dict(state["replay"])
+        self.load_core_state_dict(state, state["num_groups"], with_replay)
         self.embeddings.load_state_dict(state["embeddings"])
         self.group_z = self.embeddings.group_embeddings(self.device)
         self.success_labels = dict(state["success_labels"])
-        self.generator.set_state(state["generator"].cpu())
-        self.rng.bit_generator.state = state["rng"]

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+    from isaacgymenvs_ddiffpg.learning.config import AgentConfig
 
 NoveltyType = Literal["noveld", "rnd"]
 
@@ -168,12 +168,12 @@ class Novelty(nn.Module):
 
 
 def novelty_from_config(
-    cfg: DDiffPGConfig, obs_dim: int, pos_dim: int, device: torch.device
+    cfg: AgentConfig, obs_dim: int, pos_dim: int, device: torch.device
 ) -> tuple[Novelty, torch.optim.AdamW]:
     """The novelty model of an agent's settings and the AdamW of its RND predictor.
 
     Args:
-        cfg: the agent's settings (DDiffPG's or a baseline's; the ``intrinsic`` fields).
+        cfg: the agent's settings (its novelty and ``intrinsic`` fields).
         obs_dim: observation size.
         pos_dim: leading observation dims that are positions.
         device: where the model lives.

@@ -1,5 +1,4 @@
-"""Playing a trained DDiffPG policy: a chosen mode, z = 0 (the sampler chooses), or every mode;
-optionally with online replanning, videos, the viewer, the mode atlas and an episode export."""
+"""Playing a trained policy by mode (k, z = 0 or all), with replanning, videos, atlas, export."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from torch import Tensor
 
 from isaacgymenvs_ddiffpg.learning.agents import Agent, config_from_dict, make_agent
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
+from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.episodes import EpisodeLog
 from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
 from isaacgymenvs_ddiffpg.learning.replan import ReplanConfig, Replanner
@@ -97,24 +97,13 @@ class Player:
 
     def restore(self, path: str | Path) -> None:
         """Load the policy and mode embeddings of a checkpoint (the replay is not needed)."""
-        obs_dim = self.info["observation_space"].shape[0]
-        act_dim = self.info["action_space"].shape[0]
+        spec = EnvSpec.from_env_info(self.info, num_envs=self.env.reset().shape[0])
         state = load_checkpoint(
-            path, expect={"task": self.task_name, "obs_dim": obs_dim, "act_dim": act_dim}
+            path,
+            expect={"task": self.task_name, "obs_dim": spec.obs_dim, "act_dim": spec.act_dim},
         )
         cfg = dataclasses.replace(config_from_dict(state["config"]), memory_size=1)
-        num_envs = self.env.reset().shape[0]
-        self.algo = make_agent(
-            cfg,
-            obs_dim,
-            act_dim,
-            int(self.info["mode_feature_dim"]),
-            int(self.info["max_episode_length"]),
-            num_envs,
-            float(self.info["max_reward"]),
-            self.device,
-            seed=0,
-        )
+        self.algo = make_agent(cfg, spec, self.device, seed=0)
         self.algo.load_state_dict(state["algo"], with_replay=False)
         self.iteration = int(state["iteration"])
         self.checkpoint = str(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +20,8 @@ from rl_games.interfaces.base_algorithm import BaseAlgorithm
 from rl_games.torch_runner import Runner
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.learning.agents import AGENT_CONFIGS
-from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.agents import ALGORITHMS
+from isaacgymenvs_ddiffpg.learning.config import AgentConfig
 from isaacgymenvs_ddiffpg.learning.player import Player, play_options
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import VecTask
@@ -139,14 +140,14 @@ class BoundedSACAgent(SACAgent):
         return result
 
 
-def agent_config(algo_name: str, config: dict[str, Any]) -> DDiffPGConfig:
+def agent_config(algo_name: str, config: dict[str, Any]) -> AgentConfig:
     """Typed settings of `algo_name` (ddiffpg, td3, sac, dipo) from `params.config.<algo_name>`."""
-    schema = AGENT_CONFIGS[algo_name]
+    schema = ALGORITHMS[algo_name].config
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), config.get(algo_name, {}))
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except (OmegaConfBaseException, ValueError) as err:
-        keys = ", ".join(schema.__dataclass_fields__)
+        keys = ", ".join(field.name for field in dataclasses.fields(schema))
         raise ConfigError(
             f"Invalid train.params.config.{algo_name}: {getattr(err, 'msg', err)}. Valid keys "
             f"(typed in {schema.__module__.replace('.', '/')}.py): {keys}."

@@ -1,8 +1,7 @@
-"""The DDiffPG training loop: rollouts, updates, mode discovery, evaluation, logs, checkpoints."""
+"""The training loop of every agent: rollouts, updates, mode discovery, evaluation, logs, saves."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,10 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from isaacgymenvs_ddiffpg.learning.agents import make_agent
+from isaacgymenvs_ddiffpg.learning.agents import Agent, config_to_dict, make_agent
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint, save_checkpoint
-from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.config import AgentConfig
+from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.distributed import Distributed, keep_local_state
 from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
 from isaacgymenvs_ddiffpg.utils.timing import PhaseTimer
@@ -22,14 +22,15 @@ from isaacgymenvs_ddiffpg.viz.training import TrainingViz
 
 
 class Trainer:
-    """Runs DDiffPG on a vecenv (DDIFFPG.md 1.7): one vector step and `updates_per_step` learner
-    updates per iteration; mode discovery and evaluation every `cluster_interval` iterations.
+    """Runs an agent on a vecenv (docs/algorithm.md, One iteration): one vector step and
+    `updates_per_step` learner updates per iteration; mode discovery and evaluation every
+    `eval_interval` iterations.
 
     Under torchrun (an initialised process group) each rank runs this loop on its own envs;
     `env_steps` counts the steps of all ranks, and only rank 0 logs, evaluates and saves.
 
     Args:
-        cfg: DDiffPG settings.
+        cfg: the agent's settings (its class picks the algorithm).
         env: training vecenv; `get_env_info()` must give `observation_space`, `action_space`,
             `mode_feature_dim`, `num_goals`, `max_episode_length` and `max_reward`.
         run_dir: run folder (`nn/` and `summaries/` are written there).
@@ -43,7 +44,7 @@ class Trainer:
 
     def __init__(
         self,
-        cfg: DDiffPGConfig,
+        cfg: AgentConfig,
         env: VecEnv,
         run_dir: Path,
         device: str | torch.device,
@@ -65,17 +66,8 @@ class Trainer:
         self.num_envs = self.obs.shape[0]
         self.num_goals = int(self.info["num_goals"])
         self.max_episode_length = int(self.info["max_episode_length"])
-        self.algo = make_agent(
-            cfg,
-            obs_dim=self.info["observation_space"].shape[0],
-            act_dim=self.info["action_space"].shape[0],
-            mode_feature_dim=int(self.info["mode_feature_dim"]),
-            max_episode_length=self.max_episode_length,
-            num_envs=self.num_envs,
-            max_reward=float(self.info["max_reward"]),
-            device=self.device,
-            seed=seed,
-        )
+        spec = EnvSpec.from_env_info(self.info, self.num_envs)
+        self.algo: Agent = make_agent(cfg, spec, self.device, seed)
         self.noise_std = torch.linspace(
             cfg.noise_std_min, cfg.noise_std_max, self.num_envs, device=self.device
         )
@@ -90,19 +82,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ rollout
     def exploit_share(self) -> float:
-        """Share p of envs that exploit a mode (DDIFFPG.md 1.5); the rest explore."""
-        cfg, num_modes = self.cfg, self.algo.num_groups - 1
-        if num_modes == 0:
-            return 0.0
-        stop = cfg.exploration_stop_ratio * cfg.max_env_steps
-        if self.env_steps >= stop:
-            return 1.0
-        if cfg.exploration == "fixed":
-            return cfg.exploration_fix_ratio
-        if cfg.exploration == "linear":  # 0 -> 1 from the first discovered mode to the stop
-            first = self.first_mode_steps if self.first_mode_steps is not None else self.env_steps
-            return min(1.0, (self.env_steps - first) / max(stop - first, 1.0))
-        return 1.0 - 1.0 / (num_modes + 1)
+        """Share of envs that exploit a mode at this point of the run; the rest explore."""
+        return self.algo.exploit_share(self.env_steps, self.first_mode_steps)
 
     def assign_groups(self, env_mask: Tensor) -> None:
         """Draw explore (group 0) or a uniformly chosen mode for the envs in `env_mask` (N,)."""
@@ -115,7 +96,7 @@ class Trainer:
 
     def collect(self) -> None:
         """One vector step of every env, stored into the trajectory replay."""
-        correlation = float(getattr(self.cfg, "noise_correlation", 0.0))
+        correlation = self.cfg.noise_correlation
         if correlation > 0:  # AR(1) noise, stationary N(0, 1) per env and action dim
             fresh = torch.randn(self.noise.shape, device=self.device, generator=self.algo.generator)
             self.noise.mul_(correlation).add_(fresh, alpha=(1.0 - correlation**2) ** 0.5)
@@ -185,7 +166,7 @@ class Trainer:
                     self._accumulate(losses)
             warm_up_over = self.iteration == cfg.warm_up_steps
             periodic = self.iteration > cfg.warm_up_steps and (
-                self.iteration % cfg.cluster_interval == 0
+                self.iteration % cfg.eval_interval == 0
             )
             if warm_up_over or periodic:
                 self.discover_and_evaluate()
@@ -309,7 +290,7 @@ class Trainer:
             "obs_dim": self.algo.obs_dim,
             "act_dim": self.algo.act_dim,
             "num_envs": self.num_envs,
-            "config": dataclasses.asdict(self.cfg),
+            "config": config_to_dict(self.cfg),
             "iteration": self.iteration,
             "env_steps": self.env_steps,
             "first_mode_steps": self.first_mode_steps,
@@ -357,10 +338,7 @@ class Trainer:
                 "act_dim": self.algo.act_dim,
                 "num_envs": self.num_envs,
             },
-            expect_config={
-                key: getattr(self.cfg, key)
-                for key in ("memory_size", "max_modes", "embedding_dim", "num_atoms")
-            },
+            expect_config=self.cfg.state_shape(),
         )
         if not self.dist.is_main:  # the checkpoint's replay, envs and random streams are rank 0's
             state = keep_local_state(state, self.state_dict())

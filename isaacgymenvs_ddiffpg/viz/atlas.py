@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -81,11 +81,31 @@ class ModeTrajectories:
     success_rate: Mapping[int, float]
 
 
-def replay_trajectories(algo: Any, success_rate: Mapping[int, float]) -> ModeTrajectories:
-    """The successful trajectories of a DDiffPG replay, labelled with their current mode ids."""
+class ModeLearner(Protocol):
+    """What the atlas reads of an agent that learns modes (the learning `Agent` protocol)."""
+
+    @property
+    def replay(self) -> Any:
+        """Its trajectory replay (`completed` gives the stored paths and their groups)."""
+        ...
+
+    @property
+    def mode_feature_dim(self) -> int: ...
+
+    @property
+    def mode_ids(self) -> list[int]:
+        """Mode id of groups 1..K."""
+        ...
+
+    @property
+    def learns_modes(self) -> bool: ...
+
+
+def replay_trajectories(algo: ModeLearner, success_rate: Mapping[int, float]) -> ModeTrajectories:
+    """The successful trajectories of an agent's replay, labelled with their current mode ids."""
     stored = algo.replay.completed(algo.mode_feature_dim, device="cpu")
     won = (stored["success"] > 0) & (stored["groups"] > 0)
-    group_to_mode = torch.tensor(algo.embeddings.mode_ids, dtype=torch.long)
+    group_to_mode = torch.tensor([0, *algo.mode_ids], dtype=torch.long)
     return ModeTrajectories(
         paths=stored["paths"][won],
         lengths=stored["lengths"][won] + 1,

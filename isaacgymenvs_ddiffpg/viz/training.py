@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig
+
+if TYPE_CHECKING:  # the atlas pulls in matplotlib: imported when an atlas is drawn
+    from isaacgymenvs_ddiffpg.viz.atlas import ModeLearner
 
 # top-level config keys that travel to the trainer and the player (train.py puts them in `viz`)
 VIZ_KEYS = (
@@ -110,7 +113,7 @@ class TrainingViz:
 
     def publish(
         self,
-        algo: Any,
+        algo: ModeLearner,
         eval_env: Any,
         table: Mapping[str, float],
         iteration: int,
@@ -124,7 +127,7 @@ class TrainingViz:
             if writer is not None:
                 self.pending.add_to_tensorboard(writer, "videos/eval_mode0", step)
         self.pending = None
-        if self.mode_atlas and writer is not None and hasattr(algo, "embeddings"):
+        if self.mode_atlas and writer is not None and algo.learns_modes:
             from isaacgymenvs_ddiffpg.viz.atlas import MazeMap, replay_trajectories, write_atlas
 
             rates = {

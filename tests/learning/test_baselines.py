@@ -3,8 +3,6 @@ adapts; DIPO's target actions climb Q inside the action box; the novelty switch;
 trains and resumes every baseline, and so does `python train.py train=TD3Small ...`; the modes
 of evaluated episodes are counted by DTW."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,40 +19,30 @@ from isaacgymenvs_ddiffpg.learning.baselines import (
     SACConfig,
     TD3Config,
 )
+from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.critics import critic_loss
 from isaacgymenvs_ddiffpg.learning.mode_count import count_modes
 from isaacgymenvs_ddiffpg.learning.player import Player
 from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
-from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
+from isaacgymenvs_ddiffpg.tasks import make_task
+from tests.learning.test_trainer import EASY, TINY, TINY_DIFFUSION
+from tests.test_train_cli import train as train_cli
 
 CONFIGS = {"td3": TD3Config, "sac": SACConfig, "dipo": DIPOConfig}
-TINY = {
-    "actor_hidden": [32, 32],
-    "time_dim": 8,
-    "critic_hidden": [32, 32],
-    "num_atoms": 11,
-    "novelty_hidden": [16],
-    "novelty_out_dim": 8,
-    "batch_size": 64,
-    "updates_per_step": 1,
-    "action_steps": 3,
-    "memory_size": 64,
-    "eval_envs": 4,
-    "log_interval": 10,
-    "max_env_steps": 10**9,
-}
+ACTORS = {"td3": {"actor_hidden": [32, 32]}, "sac": {"actor_hidden": [32, 32]}}
+ACTORS["dipo"] = TINY_DIFFUSION
 NUM_ENVS, OBS_DIM, ACT_DIM = 64, 4, 2
 
 
 def tiny(algorithm: str, **overrides) -> BaselineConfig:
-    return CONFIGS[algorithm](**{**TINY, "use_intrinsic": False, **overrides})
+    return CONFIGS[algorithm](**{**TINY, **ACTORS[algorithm], "use_intrinsic": False, **overrides})
 
 
 def bandit(cfg: BaselineConfig, seed: int = 0) -> TD3 | SAC | DIPO:
     """An agent whose replay holds one-step episodes with reward 5 (1 + a_0): terminal, so the
     critic's target is the reward itself and the best action has a_0 = 1."""
-    agent = make_agent(cfg, OBS_DIM, ACT_DIM, 2, 5, NUM_ENVS, 10.0, "cpu", seed)
+    agent = make_agent(cfg, EnvSpec(OBS_DIM, ACT_DIM, 2, 5, NUM_ENVS, 10.0), "cpu", seed)
     assert isinstance(agent, TD3 | SAC | DIPO)
     gen = torch.Generator().manual_seed(seed)
     done = torch.ones(NUM_ENVS, dtype=torch.bool)
@@ -89,8 +77,8 @@ def policy_a0(agent: TD3 | SAC | DIPO, obs: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("algorithm", ["td3", "sac", "dipo"])
 def test_update_fits_the_critic_and_moves_the_policy_up_q(algorithm: str) -> None:
-    extra = {"policy_delay": 1} if algorithm == "td3" else {}
-    cfg = tiny(algorithm, critic_lr=3e-3, actor_lr=3e-3, action_lr=0.1, **extra)
+    extra = {"td3": {"policy_delay": 1}, "sac": {}, "dipo": {"action_lr": 0.1}}[algorithm]
+    cfg = tiny(algorithm, critic_lr=3e-3, actor_lr=3e-3, **extra)
     agent = bandit(cfg)
     batch = agent.replay.sample(128, 1, torch.Generator().manual_seed(1))
     obs = torch.randn(256, OBS_DIM, generator=torch.Generator().manual_seed(2))
@@ -141,21 +129,14 @@ def test_novelty_switch(algorithm: str) -> None:
 
 
 def easy_trainer(run_dir: Path, cfg: BaselineConfig, max_iterations: int) -> Trainer:
-    easy = {
-        **load_task_config("PointMazeV1").env,
-        "layout": "11111/1GRG1/11111",
-        "episode_length": 40,
-        "start_noise": 0.0,
-        "goal_radius": 3.0,
-    }
-    env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=8, env=easy, seed=0))
-    eval_env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=4, env=easy, seed=1))
+    env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=8, env=EASY, seed=0))
+    eval_env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=4, env=EASY, seed=1))
     return Trainer(cfg, env, run_dir, "cpu", 0, max_iterations, eval_env, "PointMazeV1")
 
 
 @pytest.mark.parametrize("algorithm", ["td3", "sac", "dipo"])
 def test_trainer_trains_and_resumes_each_baseline_exactly(tmp_path: Path, algorithm: str) -> None:
-    cfg = tiny(algorithm, use_intrinsic=True, warm_up_steps=5, cluster_interval=10)
+    cfg = tiny(algorithm, use_intrinsic=True, warm_up_steps=5, eval_interval=10)
     cfg.save_interval = 10
     straight = easy_trainer(tmp_path / "a", cfg, max_iterations=20)
     straight.train()
@@ -205,22 +186,15 @@ def test_count_modes_clusters_successful_paths_only() -> None:
 @pytest.mark.parametrize("train", ["TD3Small", "SACSmall", "DIPOSmall"])
 def test_train_cli_trains_each_baseline(tmp_path: Path, train: str) -> None:
     section = train.removesuffix("Small").lower()
-    settings = {"warm_up_steps": 5, "cluster_interval": 10, "eval_envs": 4, "log_interval": 5}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).resolve().parents[2] / "train.py"),
-            "task=PointMazeV1",
-            f"train={train}",
-            "num_envs=8",
-            "max_iterations=20",
-            "experiment=baseline",
-            *(f"train.params.config.{section}.{key}={value}" for key, value in settings.items()),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    settings = {"warm_up_steps": 5, "eval_interval": 10, "eval_envs": 4, "log_interval": 5}
+    done = train_cli(
+        tmp_path,
+        "task=PointMazeV1",
+        f"train={train}",
+        "num_envs=8",
+        "max_iterations=20",
+        "experiment=baseline",
+        *(f"train.params.config.{section}.{key}={value}" for key, value in settings.items()),
     )
     assert done.returncode == 0, done.stderr[-2000:]
     run = tmp_path / "runs" / "baseline"

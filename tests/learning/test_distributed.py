@@ -125,10 +125,10 @@ def test_digest_and_local_state(tmp_path: Path) -> None:
 
 def ddiffpg_overrides() -> list[str]:
     """The tiny DDiffPG settings of test_trainer, as train.py overrides (no eval at 20 its)."""
-    config = tiny_config(warm_up_steps=20, cluster_interval=10, save_interval=30)
+    config = tiny_config(warm_up_steps=20, eval_interval=10, save_interval=30)
     keys = ("actor_hidden", "time_dim", "critic_hidden", "num_atoms", "novelty_hidden")
     keys += ("novelty_out_dim", "batch_size", "updates_per_step", "action_steps")
-    keys += ("warm_up_steps", "cluster_interval", "cluster_threshold", "memory_size")
+    keys += ("warm_up_steps", "eval_interval", "cluster_threshold", "memory_size")
     keys += ("eval_envs", "log_interval", "save_interval")
     overrides = []
     for key in keys:
@@ -190,7 +190,7 @@ def test_two_gloo_ranks_train_as_replicas_and_resume_in_one_process(tmp_path: Pa
     assert ranks == {0, 1}, "rank 0 should cluster successes of both ranks"
 
     resumed = Trainer(
-        tiny_config(warm_up_steps=20, cluster_interval=10),
+        tiny_config(warm_up_steps=20, eval_interval=10),
         RlGamesVecEnv(make_task("PointMazeV1", num_envs=8, env=MAZE, seed=0)),
         tmp_path / "resumed",
         "cpu",

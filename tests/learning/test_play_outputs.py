@@ -30,7 +30,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     eval_env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=4, env=EASY, seed=1))
     viz = TrainingViz(run_dir, "PointMazeV1", SMALL_VIDEO)
     trainer = Trainer(
-        tiny_config(cluster_threshold=6.0, warm_up_steps=30, cluster_interval=10),
+        tiny_config(cluster_threshold=6.0, warm_up_steps=30, eval_interval=10),
         env,
         run_dir,
         "cpu",

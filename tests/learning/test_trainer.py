@@ -24,25 +24,30 @@ EASY = {
 }
 
 
+# Tiny networks and batches: the settings every agent has, and the diffusion actor's.
+TINY = {
+    "critic_hidden": [32, 32],
+    "num_atoms": 11,
+    "novelty_hidden": [16],
+    "novelty_out_dim": 8,
+    "batch_size": 64,
+    "updates_per_step": 1,
+    "memory_size": 64,
+    "eval_envs": 4,
+    "log_interval": 10,
+    "max_env_steps": 10**9,
+}
+TINY_DIFFUSION = {"actor_hidden": [32, 32], "time_dim": 8, "action_steps": 3}
+
+
 def tiny_config(**overrides) -> DDiffPGConfig:
     settings = {
-        "actor_hidden": [32, 32],
-        "time_dim": 8,
-        "critic_hidden": [32, 32],
-        "num_atoms": 11,
-        "novelty_hidden": [16],
-        "novelty_out_dim": 8,
-        "batch_size": 64,
-        "updates_per_step": 1,
-        "action_steps": 3,
+        **TINY,
+        **TINY_DIFFUSION,
         "warm_up_steps": 40,
-        "cluster_interval": 20,
+        "eval_interval": 20,
         "cluster_threshold": 10.0,
-        "memory_size": 64,
-        "eval_envs": 4,
-        "log_interval": 10,
         "save_interval": 60,
-        "max_env_steps": 10**9,
     }
     return DDiffPGConfig(**{**settings, **overrides})
 

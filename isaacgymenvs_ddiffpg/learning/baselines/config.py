@@ -3,39 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.config import (
+    AgentConfig,
+    DiffusionActorConfig,
+    TargetSmoothingConfig,
+)
 
 
 @dataclass
-class BaselineConfig(DDiffPGConfig):
-    """Settings shared by the baselines; inherits every `DDiffPGConfig` field with its meaning.
+class BaselineConfig(AgentConfig):
+    """Settings every baseline adds to `AgentConfig`'s (no modes, so no mode settings).
 
-    The Trainer reads the rollout, budget, logging and checkpoint fields (`warm_up_steps`,
-    `updates_per_step`, `noise_std_min`/`noise_std_max`, `max_env_steps`, `cluster_interval` as
-    the evaluation interval, `eval_envs`, `memory_size`, ...) the same way for every algorithm.
-    Fields about modes (`embedding_dim` aside, which sizes the unused z), exploration groups
-    and clustering are ignored: the baselines have one group and no mode discovery. Defaults
-    follow the authors' released baseline settings (DDIFFPG.md section 4): batch 4096, 8
-    updates per step, tau 0.05, gamma 0.99, a warm-up of 32 vector steps. The replay is
-    DDiffPG's trajectory replay, so `memory_size` counts trajectories (2000 AntMaze episodes of
-    500 steps hold the released 1 M transitions); like DDiffPG's, it overwrites failed
-    trajectories before successful ones, and the baselines sample it uniformly.
+    Defaults follow the authors' released baseline settings (docs/algorithm.md, Baselines):
+    batch 4096, 8 updates per step, tau 0.05, gamma 0.99, a warm-up of 32 vector steps. The
+    replay is DDiffPG's trajectory replay, so `memory_size` counts trajectories (2000 AntMaze
+    episodes of 500 steps hold the released 1 M transitions); like DDiffPG's, it overwrites
+    failed trajectories before successful ones, and the baselines sample it uniformly.
 
     Attributes:
-        algorithm: which baseline the section configures (fixed per subclass; it is saved in
-            checkpoints so that a run can be played and resumed with the right agent).
         use_intrinsic: add the NovelD (or RND, `intrinsic_type`) bonus to the extrinsic
             reward, as the released baselines do; off: extrinsic reward only.
+        warm_up_steps: as for every agent, 32 by default.
     """
 
-    algorithm: str = "baseline"
     use_intrinsic: bool = True
     warm_up_steps: int = 32
 
 
 @dataclass
-class TD3Config(BaselineConfig):
+class TD3Config(BaselineConfig, TargetSmoothingConfig):
     """TD3 settings: a tanh MLP actor, the distributional double-Q of DDiffPG, mixed noise.
 
     Attributes:
@@ -43,7 +41,8 @@ class TD3Config(BaselineConfig):
         policy_delay: critic updates per actor and target update (TD3's delayed update).
     """
 
-    algorithm: str = "td3"
+    algorithm: ClassVar[str] = "td3"
+
     actor_hidden: list[int] = field(default_factory=lambda: [512, 256, 128])
     policy_delay: int = 2
 
@@ -60,7 +59,8 @@ class SACConfig(BaselineConfig):
         log_std_min, log_std_max: bounds of the Gaussian's log standard deviation.
     """
 
-    algorithm: str = "sac"
+    algorithm: ClassVar[str] = "sac"
+
     actor_hidden: list[int] = field(default_factory=lambda: [512, 256, 128])
     alpha_lr: float = 0.005
     init_alpha: float = 0.1
@@ -70,10 +70,8 @@ class SACConfig(BaselineConfig):
 
 
 @dataclass
-class DIPOConfig(BaselineConfig):
-    """DIPO settings: DDiffPG's diffusion actor and action-gradient target actions with one
-    critic and no modes (`denoising_steps`, `time_dim`, `actor_hidden`, `action_steps`,
-    `action_lr`, `action_flat_grad`, `target_noise_std`, `target_noise_clip` mean what they
-    mean for DDiffPG)."""
+class DIPOConfig(BaselineConfig, DiffusionActorConfig):
+    """DIPO settings: DDiffPG's diffusion actor and action-gradient target actions
+    (`DiffusionActorConfig`) with one critic and no modes."""
 
-    algorithm: str = "dipo"
+    algorithm: ClassVar[str] = "dipo"

@@ -10,11 +10,12 @@ from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent
 from isaacgymenvs_ddiffpg.learning.baselines.config import DIPOConfig
+from isaacgymenvs_ddiffpg.learning.core import smooth_target_action
 from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
 from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
 
 
-class DIPO(BaselineAgent):
+class DIPO(BaselineAgent[DIPOConfig, DiffusionPolicy]):
     """DIPO (Yang et al., 2023) as in DDiffPG's released baselines: DDiffPG without modes.
 
     The same DDPM actor (conditioned on the state only), the same action-gradient target
@@ -24,9 +25,6 @@ class DIPO(BaselineAgent):
     the Trainer's mixed per-env Gaussian noise. Arguments as for `BaselineAgent`.
     """
 
-    cfg: DIPOConfig
-    actor: DiffusionPolicy
-
     def __init__(self, cfg: DIPOConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__(cfg, *args, **kwargs)
         self.actor = DiffusionPolicy(
@@ -34,23 +32,9 @@ class DIPO(BaselineAgent):
         ).to(self.device)
         self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
 
-    @torch.no_grad()
-    def act(self, obs: Tensor, mode_embedding: Tensor, noise_std: Tensor | None = None) -> Tensor:
-        """Sample the diffusion policy, plus optional per-env Gaussian noise.
-
-        Args:
-            obs: (N, obs_dim).
-            mode_embedding: (N, embedding_dim), ignored (DIPO has no modes).
-            noise_std: (N,) std of added Gaussian exploration noise, or None for none.
-
-        Returns:
-            actions: (N, act_dim) in [-1, 1].
-        """
-        actions = self.actor.sample(obs, self.generator)
-        if noise_std is not None:
-            noise = torch.randn(actions.shape, device=self.device, generator=self.generator)
-            actions = actions + noise * noise_std[:, None]
-        return actions.clamp(-1.0, 1.0)
+    def actor_action(self, obs: Tensor, mode_embedding: Tensor) -> Tensor:
+        """A sample of the diffusion policy on s (no modes: `mode_embedding` is ignored)."""
+        return self.actor.sample(obs, self.generator)
 
     def update(self) -> dict[str, Tensor]:
         """One learner update in DDiffPG's order, with a single group.
@@ -66,7 +50,10 @@ class DIPO(BaselineAgent):
         # 2. Critic step; a' sampled from the actor on s', with TD3 smoothing noise.
         with record_function("update/critic"):
             next_action = self.actor.sample(batch["next_obs"][0], gen)[None]
-            critic_loss = self.critic_step(batch, self.smoothed(next_action))
+            next_action = smooth_target_action(
+                next_action, cfg.target_noise_std, cfg.target_noise_clip, gen
+            )
+            critic_loss = self.critic_step(batch, next_action)
         # 3. Target actions: Adam ascent on the just-updated min(Q1, Q2), written back.
         with record_function("update/target_actions"):
             target_action = improve_target_actions(
@@ -96,10 +83,3 @@ class DIPO(BaselineAgent):
             "reward/intrinsic": batch["intrinsic"].mean(),
             "value/target_action_q": target_q,
         }
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {"actor": self.actor.state_dict(), "actor_opt": self.actor_opt.state_dict()}
-
-    def _load_extra(self, state: dict[str, Any]) -> None:
-        self.actor.load_state_dict(state["actor"])
-        self.actor_opt.load_state_dict(state["actor_opt"])

@@ -63,7 +63,7 @@ class TanhGaussianActor(nn.Module):
         return action, (gaussian - squash).sum(dim=-1)
 
 
-class SAC(BaselineAgent):
+class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
     """Soft actor-critic (Haarnoja et al., 2018) in this framework, as released for DDiffPG.
 
     Critic: DDiffPG's C51 clipped double-Q with one group (the same critic for every
@@ -77,9 +77,6 @@ class SAC(BaselineAgent):
     like the other algorithms.
     Arguments as for `BaselineAgent`.
     """
-
-    cfg: SACConfig
-    actor: TanhGaussianActor
 
     def __init__(self, cfg: SACConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__(cfg, *args, **kwargs)
@@ -160,15 +157,11 @@ class SAC(BaselineAgent):
 
     def _extra_state(self) -> dict[str, Any]:
         return {
-            "actor": self.actor.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
             "log_alpha": self.log_alpha.detach().clone(),
             "alpha_opt": self.alpha_opt.state_dict(),
         }
 
     def _load_extra(self, state: dict[str, Any]) -> None:
-        self.actor.load_state_dict(state["actor"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.alpha_opt.load_state_dict(state["alpha_opt"])

@@ -11,6 +11,7 @@ from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, mlp
 from isaacgymenvs_ddiffpg.learning.baselines.config import TD3Config
+from isaacgymenvs_ddiffpg.learning.core import smooth_target_action
 from isaacgymenvs_ddiffpg.learning.critics import soft_update
 
 
@@ -33,7 +34,7 @@ class TanhActor(nn.Module):
         return torch.tanh(self.net(obs))
 
 
-class TD3(BaselineAgent):
+class TD3(BaselineAgent[TD3Config, TanhActor]):
     """TD3 (Fujimoto et al., 2018) in this framework, as in the released baseline settings.
 
     Critic: DDiffPG's C51 clipped double-Q with one group, so that TD3, SAC, DIPO and DDiffPG
@@ -43,32 +44,15 @@ class TD3(BaselineAgent):
     per-env Gaussian noise. Arguments as for `BaselineAgent`.
     """
 
-    cfg: TD3Config
-    actor: TanhActor
-
     def __init__(self, cfg: TD3Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(cfg, *args, **kwargs)
         self.actor = TanhActor(self.obs_dim, self.act_dim, tuple(cfg.actor_hidden)).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
 
-    @torch.no_grad()
-    def act(self, obs: Tensor, mode_embedding: Tensor, noise_std: Tensor | None = None) -> Tensor:
-        """Actor actions plus optional per-env Gaussian noise.
-
-        Args:
-            obs: (N, obs_dim).
-            mode_embedding: (N, embedding_dim), ignored (TD3 has no modes).
-            noise_std: (N,) std of added Gaussian exploration noise, or None for none.
-
-        Returns:
-            actions: (N, act_dim) in [-1, 1].
-        """
-        actions = self.actor(obs)
-        if noise_std is not None:
-            noise = torch.randn(actions.shape, device=self.device, generator=self.generator)
-            actions = actions + noise * noise_std[:, None]
-        return actions.clamp(-1.0, 1.0)
+    def actor_action(self, obs: Tensor, mode_embedding: Tensor) -> Tensor:
+        """mu(s) (TD3 has no modes: `mode_embedding` is ignored); shapes as for `act`."""
+        return self.actor(obs)
 
     def update(self) -> dict[str, Tensor]:
         """One learner update: critic, (delayed) actor and target actor, novelty.
@@ -83,7 +67,12 @@ class TD3(BaselineAgent):
         # 2. Critic step toward r + gamma * min of the projected targets at a' = smoothed mu'(s').
         with record_function("update/critic"):
             with torch.no_grad():
-                next_action = self.smoothed(self.actor_target(batch["next_obs"]))
+                next_action = smooth_target_action(
+                    self.actor_target(batch["next_obs"]),
+                    self.cfg.target_noise_std,
+                    self.cfg.target_noise_clip,
+                    self.generator,
+                )
             critic_loss = self.critic_step(batch, next_action)
         # 3. Every `policy_delay` updates: actor ascends min(Q1, Q2), then its Polyak target.
         self.num_updates += 1
@@ -101,13 +90,7 @@ class TD3(BaselineAgent):
         return out
 
     def _extra_state(self) -> dict[str, Any]:
-        return {
-            "actor": self.actor.state_dict(),
-            "actor_target": self.actor_target.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
-        }
+        return {"actor_target": self.actor_target.state_dict()}
 
     def _load_extra(self, state: dict[str, Any]) -> None:
-        self.actor.load_state_dict(state["actor"])
         self.actor_target.load_state_dict(state["actor_target"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
