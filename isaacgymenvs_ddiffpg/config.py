@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
 
 from isaacgymenvs_ddiffpg.learning.baselines.config import DIPOConfig, SACConfig, TD3Config
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.viz.config import VizConfig
 
 
 @dataclass
-class RootConfig:
-    """Top-level keys (IsaacGymEnvs names). `task` and `train` come from cfg/task and cfg/train.
+class RootConfig(VizConfig):
+    """Top-level keys (IsaacGymEnvs names). `task` and `train` come from cfg/task and cfg/train;
+    the keys of videos, viewer, mode atlas and replanning are `VizConfig`'s.
 
     Attributes:
         task: the task config group (cfg/task/<Name>.yaml).
@@ -28,20 +32,9 @@ class RootConfig:
         sim_device: where the physics runs.
         rl_device: where observations, replay and networks live.
         num_threads: CPU physics threads (0: all cores).
-        headless: no viewer.
         test: play a checkpoint instead of training.
         checkpoint: a .pth to play (test=True) or to resume training from.
         mode: which mode to play: an id k (0: the sampler chooses) or "all".
-        capture_video: record mp4 videos (runs/<experiment>/videos/, and tensorboard).
-        capture_video_freq: iterations between recorded episodes while training.
-        camera: camera of the videos; `overview` frames the whole maze or workspace, `free` is
-            MuJoCo's free camera, or any camera name of the task's model.
-        viewer_env: the env the viewer shows and the videos film.
-        replan: in play, compare each mode with and without online replanning.
-        replan_window: steps over which replanning measures progress.
-        replan_min_progress: distance the mode features must move over the window (null: the
-            task's coverage cell, 1 m for the standard mazes).
-        mode_atlas: draw the mode atlas (runs/<experiment>/modes/*.png, and tensorboard).
         multi_gpu: set under torchrun.
     """
 
@@ -57,19 +50,15 @@ class RootConfig:
     sim_device: str = "cpu"
     rl_device: str = "cpu"
     num_threads: int = 0
-    headless: bool = True
     test: bool = False
     checkpoint: str = ""
     mode: str = "0"
-    capture_video: bool = False
-    capture_video_freq: int = 500
-    camera: str = "overview"
-    viewer_env: int = 0
-    replan: bool = False
-    replan_window: int = 50
-    replan_min_progress: float | None = None
-    mode_atlas: bool = True
     multi_gpu: bool = False
+
+
+def viz_config(cfg: DictConfig) -> VizConfig:
+    """The `VizConfig` of a composed top-level config (its keys of `VizConfig`'s fields)."""
+    return VizConfig(**{field.name: cfg[field.name] for field in dataclasses.fields(VizConfig)})
 
 
 def register_configs() -> None:

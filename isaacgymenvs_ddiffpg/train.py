@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import isaacgymenvs_ddiffpg.viz.gl  # noqa: F401  (picks MUJOCO_GL before mujoco is imported)
-from isaacgymenvs_ddiffpg.config import register_configs
+from isaacgymenvs_ddiffpg.config import register_configs, viz_config
 from isaacgymenvs_ddiffpg.learning.distributed import (
     Distributed,
     device_for_rank,
@@ -21,7 +21,6 @@ from isaacgymenvs_ddiffpg.learning.distributed import (
 from isaacgymenvs_ddiffpg.tasks import SimConfig, make_task
 from isaacgymenvs_ddiffpg.utils.errors import CheckpointError, ConfigError
 from isaacgymenvs_ddiffpg.utils.seeding import set_seed
-from isaacgymenvs_ddiffpg.viz.training import VIZ_KEYS, check_viz_settings
 
 register_configs()
 
@@ -66,7 +65,6 @@ def rlgames_params(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     config["num_actors"] = cfg.task.env.num_envs
     if cfg.max_iterations is not None:
         config["max_epochs"] = cfg.max_iterations
-    config["viz"] = {key: cfg[key] for key in VIZ_KEYS}  # videos, viewer, atlas, replanning
     return train
 
 
@@ -120,7 +118,8 @@ def train_or_play(cfg: DictConfig, rank: int) -> None:
         sim=SimConfig(cfg.sim, cfg.sim_device, cfg.num_threads),
     )
     params = rlgames_params(cfg, run_dir)
-    check_viz_settings(task, params["params"]["config"]["viz"])
+    viz = viz_config(cfg)
+    viz.check(task)
     if cfg.multi_gpu:
         params["params"]["seed"] = seed  # base seed + rank
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +137,7 @@ def train_or_play(cfg: DictConfig, rank: int) -> None:
         )
 
     runner = Runner(SuccessObserver())
-    register_rlgames(runner, lambda **_: task, None if cfg.test or rank else make_eval_task)
+    register_rlgames(runner, lambda **_: task, None if cfg.test or rank else make_eval_task, viz)
     set_seed(seed, cfg.torch_deterministic)  # the Runner re-enables cudnn benchmark and TF32
     runner.load(params)
     runner.reset()

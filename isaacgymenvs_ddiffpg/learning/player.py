@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from isaacgymenvs_ddiffpg.learning.episodes import EpisodeLog
 from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
 from isaacgymenvs_ddiffpg.learning.replan import ReplanConfig, Replanner
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
+from isaacgymenvs_ddiffpg.viz.config import VizConfig
 from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig
 
 
@@ -45,24 +45,18 @@ class PlayOptions:
     replan_config: ReplanConfig = field(default_factory=ReplanConfig)
     mode_atlas: bool = True
 
-
-def play_options(settings: Mapping[str, Any], run_dir: Path | None) -> PlayOptions:
-    """`PlayOptions` from the `viz` section train.py writes (top-level config keys)."""
-    return PlayOptions(
-        run_dir=run_dir,
-        video=VideoConfig(
-            capture=bool(settings.get("capture_video", False)),
-            camera=str(settings.get("camera", "overview")),
-        ),
-        headless=bool(settings.get("headless", True)),
-        viewer_env=int(settings.get("viewer_env", 0)),
-        replan=bool(settings.get("replan", False)),
-        replan_config=ReplanConfig(
-            window=int(settings.get("replan_window", 50)),
-            min_progress=settings.get("replan_min_progress"),
-        ),
-        mode_atlas=bool(settings.get("mode_atlas", True)),
-    )
+    @classmethod
+    def from_config(cls, viz: VizConfig, run_dir: Path | None) -> PlayOptions:
+        """The options `viz` asks for, writing into `run_dir`."""
+        return cls(
+            run_dir=run_dir,
+            video=VideoConfig(capture=viz.capture_video, camera=viz.camera),
+            headless=viz.headless,
+            viewer_env=viz.viewer_env,
+            replan=viz.replan,
+            replan_config=ReplanConfig(viz.replan_window, viz.replan_min_progress),
+            mode_atlas=viz.mode_atlas,
+        )
 
 
 class Player:

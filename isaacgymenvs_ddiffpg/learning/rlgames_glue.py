@@ -1,4 +1,4 @@
-"""rl-games glue, the only module importing rl-games: vecenv adapter and algorithm registration."""
+"""rl-games adapter, the only module importing rl-games: vecenv adapter, algorithm registration."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ from torch import Tensor
 
 from isaacgymenvs_ddiffpg.learning.agents import ALGORITHMS
 from isaacgymenvs_ddiffpg.learning.config import AgentConfig
-from isaacgymenvs_ddiffpg.learning.player import Player, play_options
+from isaacgymenvs_ddiffpg.learning.player import Player, PlayOptions
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import VecTask
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
+from isaacgymenvs_ddiffpg.viz.config import VizConfig
 from isaacgymenvs_ddiffpg.viz.training import TrainingViz
 
 ENV_NAME = "isaacgymenvs_ddiffpg"
@@ -40,9 +41,6 @@ __all__ = [
     "SuccessObserver",
     "register_rlgames",
 ]
-
-# evaluation-env creators by env name (rl-games' registry holds one creator per name)
-_EVAL_ENV_CREATORS: dict[str, Callable[[int], VecTask]] = {}
 
 
 class RlGamesVecEnv(IVecEnv):
@@ -158,10 +156,17 @@ class DDiffPGAgent(BaseAlgorithm):
     """DDiffPG as an rl-games algorithm (`algo.name: ddiffpg`); the work is done by `Trainer`.
 
     The baselines run through the same class (`algo.name: td3`, `sac`, `dipo`): the name picks
-    the typed settings section and with it the agent the Trainer builds.
+    the typed settings section and with it the agent the Trainer builds. `eval_env_creator`
+    and `viz` are `register_rlgames`'s.
     """
 
-    def __init__(self, base_name: str, params: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        base_name: str,
+        params: dict[str, Any],
+        eval_env_creator: Callable[[int], VecTask] | None,
+        viz: VizConfig,
+    ) -> None:
         config = params["config"]
         self.config = config
         env_name = config["env_name"]
@@ -169,8 +174,7 @@ class DDiffPGAgent(BaseAlgorithm):
             env_name, config["num_actors"], **config.get("env_config", {})
         )
         cfg = agent_config(params["algo"]["name"], config)
-        eval_creator = _EVAL_ENV_CREATORS.get(env_name)
-        eval_env = RlGamesVecEnv(eval_creator(cfg.eval_envs)) if eval_creator else None
+        eval_env = RlGamesVecEnv(eval_env_creator(cfg.eval_envs)) if eval_env_creator else None
         run_dir = Path(config.get("train_dir", "runs")) / config["full_experiment_name"]
         self.trainer = Trainer(
             cfg,
@@ -181,7 +185,7 @@ class DDiffPGAgent(BaseAlgorithm):
             max_iterations=int(config.get("max_epochs", -1)),
             eval_env=eval_env,
             task_name=config.get("name", ""),
-            viz=TrainingViz.from_settings(config.get("viz", {}), run_dir, config.get("name", "")),
+            viz=TrainingViz.from_config(viz, run_dir, config.get("name", "")),
         )
         self.model = self.trainer.algo.actor
 
@@ -221,9 +225,9 @@ class DDiffPGAgent(BaseAlgorithm):
 
 
 class DDiffPGPlayer(Player):
-    """The DDiffPG player as rl-games builds it (`player.mode` selects the mode to play)."""
+    """The player as rl-games builds it (`player.mode` selects the mode to play)."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: dict[str, Any], viz: VizConfig) -> None:
         config = params["config"]
         env = vecenv.create_vec_env(
             config["env_name"], config["num_actors"], **config.get("env_config", {})
@@ -235,7 +239,7 @@ class DDiffPGPlayer(Player):
             config.get("device", "cpu"),
             str(player.get("mode", "0")),
             config.get("name", ""),
-            play_options(config.get("viz", {}), run_dir),
+            PlayOptions.from_config(viz, run_dir),
         )
 
 
@@ -243,6 +247,7 @@ def register_rlgames(
     runner: Runner,
     env_creator: Callable[..., VecTask],
     eval_env_creator: Callable[[int], VecTask] | None = None,
+    viz: VizConfig | None = None,
 ) -> None:
     """Register our vecenv under `ENV_NAME` and our algorithms and players with `runner`.
 
@@ -253,9 +258,12 @@ def register_rlgames(
     Args:
         runner: the rl-games Runner.
         env_creator: returns the task (called with the train config's `env_config` kwargs).
-        eval_env_creator: returns a separate task with the given number of envs for DDiffPG's
+        eval_env_creator: returns a separate task with the given number of envs for the
             periodic evaluation (None: no evaluation).
+        viz: videos, viewer, mode atlas and replanning of our algorithms' runs (None: the
+            defaults, `VizConfig()`).
     """
+    viz = viz if viz is not None else VizConfig()
     env_configurations.register(ENV_NAME, {"vecenv_type": VECENV_TYPE, "env_creator": env_creator})
     vecenv.register(
         VECENV_TYPE,
@@ -263,12 +271,10 @@ def register_rlgames(
             env_configurations.configurations[config_name]["env_creator"](**kwargs)
         ),
     )
-    if eval_env_creator is not None:
-        _EVAL_ENV_CREATORS[ENV_NAME] = eval_env_creator
-    runner.algo_factory.register_builder("ddiffpg", lambda **kw: DDiffPGAgent(**kw))
-    runner.player_factory.register_builder("ddiffpg", lambda **kw: DDiffPGPlayer(**kw))
-    for name in ("td3", "sac", "dipo"):  # the baselines train through the same Trainer
-        runner.algo_factory.register_builder(name, lambda **kw: DDiffPGAgent(**kw))
-        runner.player_factory.register_builder(name, lambda **kw: DDiffPGPlayer(**kw))
+    for name in ALGORITHMS:  # DDiffPG and the baselines train through the same Trainer
+        runner.algo_factory.register_builder(
+            name, lambda **kw: DDiffPGAgent(**kw, eval_env_creator=eval_env_creator, viz=viz)
+        )
+        runner.player_factory.register_builder(name, lambda **kw: DDiffPGPlayer(**kw, viz=viz))
     runner.algo_factory.register_builder("rlgames_sac", lambda **kw: BoundedSACAgent(**kw))
     runner.player_factory.register_builder("rlgames_sac", lambda **kw: SACPlayer(**kw))

@@ -7,37 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from isaacgymenvs_ddiffpg.utils.errors import ConfigError
+from isaacgymenvs_ddiffpg.viz.config import VizConfig
 from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig
 
 if TYPE_CHECKING:  # the atlas pulls in matplotlib: imported when an atlas is drawn
     from isaacgymenvs_ddiffpg.viz.atlas import ModeLearner
-
-# top-level config keys that travel to the trainer and the player (train.py puts them in `viz`)
-VIZ_KEYS = (
-    "capture_video",
-    "capture_video_freq",
-    "camera",
-    "headless",
-    "viewer_env",
-    "replan",
-    "replan_window",
-    "replan_min_progress",
-    "mode_atlas",
-)
-
-
-def check_viz_settings(task: Any, settings: Mapping[str, Any]) -> None:
-    """Fail at start-up, not at the first video, on a camera or env the task does not have."""
-    from isaacgymenvs_ddiffpg.viz.video import resolve_camera
-    from isaacgymenvs_ddiffpg.viz.viewer import check_viewer_env
-
-    if settings.get("capture_video"):
-        resolve_camera(task.model, str(settings.get("camera", "overview")))
-    if settings.get("capture_video") or not settings.get("headless", True):
-        check_viewer_env(int(settings.get("viewer_env", 0)), task.num_envs)
-    if int(settings.get("replan_window", 1)) < 1:
-        raise ConfigError(f"replan_window must be >= 1 step, got {settings['replan_window']}.")
 
 
 class TrainingViz:
@@ -70,22 +44,18 @@ class TrainingViz:
         self.pending: EpisodeRecorder | None = None
 
     @classmethod
-    def from_settings(
-        cls, settings: Mapping[str, Any], run_dir: Path, task_name: str
-    ) -> TrainingViz:
-        """Build from the `viz` section train.py writes (top-level keys of `VIZ_KEYS`)."""
+    def from_config(cls, viz: VizConfig, run_dir: Path, task_name: str) -> TrainingViz:
+        """The hooks `viz` asks for (videos, atlas, viewer) of a run in `run_dir`."""
         video = VideoConfig(
-            capture=bool(settings.get("capture_video", False)),
-            freq=int(settings.get("capture_video_freq", 500)),
-            camera=str(settings.get("camera", "overview")),
+            capture=viz.capture_video, freq=viz.capture_video_freq, camera=viz.camera
         )
         return cls(
             run_dir,
             task_name,
             video,
-            mode_atlas=bool(settings.get("mode_atlas", True)),
-            headless=bool(settings.get("headless", True)),
-            viewer_env=int(settings.get("viewer_env", 0)),
+            mode_atlas=viz.mode_atlas,
+            headless=viz.headless,
+            viewer_env=viz.viewer_env,
         )
 
     def show(self, env: Any) -> None:

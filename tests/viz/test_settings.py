@@ -1,23 +1,17 @@
-"""Bad video, viewer and replanning settings fail at start-up with a message naming the fix."""
+"""Bad video, viewer and replanning settings fail at start-up with a message naming the fix; the
+top-level keys reach the training hooks and the player as one typed `VizConfig`."""
+
+import dataclasses
 
 import pytest
+from hydra import compose, initialize_config_module
 
-from isaacgymenvs_ddiffpg.learning.player import play_options
+from isaacgymenvs_ddiffpg.config import register_configs, viz_config
+from isaacgymenvs_ddiffpg.learning.player import PlayOptions
 from isaacgymenvs_ddiffpg.tasks import make_task
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
-from isaacgymenvs_ddiffpg.viz.training import VIZ_KEYS, TrainingViz, check_viz_settings
-
-DEFAULTS = {
-    "capture_video": False,
-    "capture_video_freq": 500,
-    "camera": "overview",
-    "headless": True,
-    "viewer_env": 0,
-    "replan": False,
-    "replan_window": 50,
-    "replan_min_progress": None,
-    "mode_atlas": True,
-}
+from isaacgymenvs_ddiffpg.viz.config import VizConfig
+from isaacgymenvs_ddiffpg.viz.training import TrainingViz
 
 
 @pytest.mark.parametrize(
@@ -32,17 +26,28 @@ DEFAULTS = {
 def test_bad_settings_are_refused(overrides: dict, message: str) -> None:
     task = make_task("PointMazeV1", num_envs=2)
     with pytest.raises(ConfigError, match=message):
-        check_viz_settings(task, {**DEFAULTS, **overrides})
+        VizConfig(**overrides).check(task)
+
+
+def test_top_level_keys_become_one_viz_config() -> None:
+    register_configs()
+    chosen = ["capture_video=True", "camera=free", "replan_window=7", "mode_atlas=False"]
+    with initialize_config_module("isaacgymenvs_ddiffpg.cfg", version_base="1.3"):
+        default = compose("config", overrides=["task=PointMazeV1"])
+        overridden = compose("config", overrides=["task=PointMazeV1", *chosen])
+    assert viz_config(default) == VizConfig()
+    expected = VizConfig(capture_video=True, camera="free", replan_window=7, mode_atlas=False)
+    assert viz_config(overridden) == expected
 
 
 def test_settings_reach_the_trainer_and_the_player(tmp_path) -> None:
-    assert set(DEFAULTS) == set(VIZ_KEYS)
     task = make_task("FrankaReach", num_envs=1)
-    check_viz_settings(task, {**DEFAULTS, "capture_video": True})  # Franka has `overview` too
-    settings = {**DEFAULTS, "capture_video": True, "camera": "free", "replan_window": 7}
-    viz = TrainingViz.from_settings(settings, tmp_path, "PointMazeV1")
-    assert viz.video.capture and viz.video.camera == "free" and viz.video.freq == 500
-    options = play_options({**settings, "replan": True, "replan_min_progress": 0.3}, tmp_path)
+    VizConfig(capture_video=True).check(task)  # Franka has `overview` too
+    viz = VizConfig(capture_video=True, camera="free", replan_window=7)
+    hooks = TrainingViz.from_config(viz, tmp_path, "PointMazeV1")
+    assert hooks.video.capture and hooks.video.camera == "free" and hooks.video.freq == 500
+    replanning = dataclasses.replace(viz, replan=True, replan_min_progress=0.3)
+    options = PlayOptions.from_config(replanning, tmp_path)
     assert options.replan and options.replan_config.window == 7
     assert options.replan_config.resolved_min_progress(coverage_cell=1.0) == 0.3
     assert options.video.camera == "free" and options.run_dir == tmp_path
