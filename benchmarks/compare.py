@@ -37,7 +37,7 @@ from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes
 from isaacgymenvs_ddiffpg.learning.mode_count import count_modes
-from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
+from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
 
 REPO = Path(__file__).resolve().parent.parent

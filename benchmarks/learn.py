@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from isaacgymenvs_ddiffpg.learning.player import Player
-from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
+from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import make_task
 
 REPO = Path(__file__).resolve().parent.parent

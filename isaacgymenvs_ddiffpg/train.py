@@ -99,7 +99,7 @@ def start_ranks(cfg: DictConfig) -> int:
 
 def train_or_play(cfg: DictConfig, rank: int) -> None:
     """Build the task(s) and run rl-games; `rank` > 0 only under multi_gpu."""
-    from isaacgymenvs_ddiffpg.learning.rlgames_glue import Runner, SuccessObserver, register_rlgames
+    from isaacgymenvs_ddiffpg.rlgames import Runner, SuccessObserver, register_rlgames
 
     run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
     if cfg.multi_gpu:  # the ranks' clocks may name different folders (${now:...})

@@ -1,1 +1,1 @@
-"""Learning: the DDiffPG agent and its parts, and the rl-games glue."""
+"""The agents (DDiffPG and its baselines), what they learn with, the training loop, playback."""

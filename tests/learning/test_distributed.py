@@ -25,8 +25,8 @@ from isaacgymenvs_ddiffpg.learning.distributed import (
     state_digest,
 )
 from isaacgymenvs_ddiffpg.learning.modes import ModePlan
-from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
+from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import make_task
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 from tests.learning.test_trainer import EASY, make_trainer, tiny_config

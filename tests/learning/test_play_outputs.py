@@ -10,8 +10,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from isaacgymenvs_ddiffpg.learning.player import Player, PlayOptions
 from isaacgymenvs_ddiffpg.learning.replan import ReplanConfig
-from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
+from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import make_task
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 from isaacgymenvs_ddiffpg.viz.training import TrainingViz

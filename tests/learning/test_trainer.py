@@ -8,8 +8,8 @@ import torch
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint, save_checkpoint
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
 from isaacgymenvs_ddiffpg.learning.player import Player
-from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
+from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
 from isaacgymenvs_ddiffpg.utils.errors import CheckpointError, ConfigError
 

@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.utils.tensorboard import SummaryWriter
 
 from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes
-from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
+from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig, add_video, render_frame

@@ -5,7 +5,7 @@ import contextlib
 import pytest
 import torch
 
-from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
+from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import make_task
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 from isaacgymenvs_ddiffpg.viz.viewer import KEY_NEXT_MODE, KEY_RESET, EnvViewer, play_in_viewer
