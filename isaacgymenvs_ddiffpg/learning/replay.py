@@ -286,10 +286,6 @@ class TrajectoryReplay:
         env, slot, present = self._locate(ids)
         self.valid[env, slot] = self.valid[env, slot] & ~present
 
-    def num_transitions(self) -> Tensor:
-        """Returns a 0-d long tensor, the number of sampleable transitions."""
-        return (self.length * self.valid).sum()
-
     def state_dict(self) -> dict[str, Tensor]:
         """Returns the buffer's tensors (shared, not copied) for a checkpoint."""
         return dict(self._tensors())

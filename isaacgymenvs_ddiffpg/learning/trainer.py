@@ -320,8 +320,7 @@ class Trainer:
         self.first_mode_steps = state["first_mode_steps"]
         self.obs = state["obs"].to(self.device)
         self.rollout_group = state["rollout_group"].to(self.device)
-        if "noise" in state:  # absent from checkpoints of white-noise-only versions
-            self.noise = state["noise"].to(self.device)
+        self.noise = state["noise"].to(self.device)
         torch.set_rng_state(state["torch_rng"])
         for name, env in (("env_state", self.env), ("eval_env_state", self.eval_env)):
             if name in state and env is not None and hasattr(env, "set_env_state"):

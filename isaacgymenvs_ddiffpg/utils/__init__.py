@@ -1,1 +1,1 @@
-"""Shared utilities: errors, seeding, logging helpers."""
+"""Shared utilities: error types, seeding and phase timing."""
