@@ -1,4 +1,5 @@
-"""Shared pytest setup: offscreen rendering through EGL; GPU tests skip without CUDA."""
+"""Shared pytest setup: offscreen rendering through EGL; `warp` tests count as `slow`; GPU tests
+skip without CUDA."""
 
 import os
 
@@ -8,7 +9,11 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "warp" in item.keywords:  # minutes of kernel compilation and CPU-device kernels
+            item.add_marker(pytest.mark.slow)
     if torch.cuda.is_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device")

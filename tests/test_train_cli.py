@@ -9,6 +9,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.slow  # each test starts `python train.py` (5 to 40 s)
+
 
 def train(cwd: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
