@@ -38,8 +38,8 @@ from mujoco.batch import Batch
 from omegaconf import OmegaConf
 
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
-from isaacgymenvs_ddiffpg.learning.rlgames_glue import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
+from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.sim import make_backend
 from isaacgymenvs_ddiffpg.tasks import make_task
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import SimConfig, VecTask
@@ -144,7 +144,7 @@ def ddiffpg_config(preset: str) -> DDiffPGConfig:
     if preset != "DDiffPG":
         section = OmegaConf.load(TRAIN_CONFIG_DIR / f"{preset}.yaml").params.config.ddiffpg
         overrides = OmegaConf.to_container(section, resolve=True)  # type: ignore[assignment]
-    overrides.update(warm_up_steps=2, cluster_interval=10**9, eval_envs=1)
+    overrides.update(warm_up_steps=2, eval_interval=10**9, eval_envs=1)
     return DDiffPGConfig(**overrides)
 
 
