@@ -15,6 +15,7 @@ from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
 from isaacgymenvs_ddiffpg.learning.discovery import Discovery, discover_modes
 from isaacgymenvs_ddiffpg.learning.distributed import Distributed
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
+from isaacgymenvs_ddiffpg.learning.group_adamw import guarded_step, make_adamw
 from isaacgymenvs_ddiffpg.learning.modes import ModeEmbeddings
 from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
 
@@ -50,7 +51,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             cfg.time_dim,
             tuple(cfg.actor_hidden),
         ).to(device)
-        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
+        self.actor_opt = make_adamw(self.actor.parameters(), lr=cfg.actor_lr)
         super().__init__(cfg, spec, device, seed, num_target_slots=cfg.max_modes + 1)
         self.embeddings = ModeEmbeddings(cfg.embedding_dim, cfg.use_embedding, seed)
         self.dist = dist if dist is not None else Distributed()
@@ -148,7 +149,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             self.critic_opt.zero_grad()
             loss.backward()
             self.dist.average_gradients(self.critic.parameters())
-            self.critic_opt.step()
+            self.critic_opt.step(skip=~torch.isfinite(loss))  # no step on a non-finite update
             soft_update(self.critic_target, self.critic, cfg.tau)
 
         with record_function("update/target_actions"):
@@ -163,9 +164,9 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 max_grad_norm=cfg.max_grad_norm,
                 flat_grad=cfg.action_flat_grad,
             )
-            target_action = torch.where(
-                batch["has_data"][:, None, None], target_action, batch["target_action"]
-            )
+            finite = torch.isfinite(target_action).all(dim=-1, keepdim=True)
+            keep = batch["has_data"][:, None, None] & finite
+            target_action = torch.where(keep, target_action, batch["target_action"])
             self.replay.write_target_actions(batch["indices"], target_action)
 
         with record_function("update/actor"):
@@ -182,19 +183,21 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             self.actor_opt.zero_grad()
             actor_loss.backward()
             self.dist.average_gradients(self.actor.parameters())
-            torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
-            self.actor_opt.step()
+            actor_params = list(self.actor.parameters())
+            actor_skipped = guarded_step(
+                self.actor_opt, actor_params, actor_loss, cfg.max_grad_norm
+            )
 
         with record_function("update/novelty"):
             # 7. One novelty step: the RND predictor regresses its target on obs and next obs.
             novelty_loss = self.novelty.loss(torch.cat((obs, next_obs)).flatten(0, 1))
             self.novelty_opt.zero_grad()
             novelty_loss.backward()
-            self.dist.average_gradients(self.novelty.rnd.predictor.parameters())
-            torch.nn.utils.clip_grad_norm_(
-                self.novelty.rnd.predictor.parameters(), cfg.max_grad_norm
+            predictor = list(self.novelty.rnd.predictor.parameters())
+            self.dist.average_gradients(predictor)
+            novelty_skipped = guarded_step(
+                self.novelty_opt, predictor, novelty_loss, cfg.max_grad_norm
             )
-            self.novelty_opt.step()
 
         with record_function("update/stats"), torch.no_grad():
             target_q = self.critic.q(obs, target_action).mean(dim=1)
@@ -205,6 +208,9 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             "loss/novelty": novelty_loss.detach(),
             "reward/intrinsic": intrinsic.mean(),
             "value/target_action_q": target_q,
+            "health/skipped_updates": (
+                self.critic_opt.skipped | actor_skipped | novelty_skipped
+            ).float(),
         }
 
     def discover_modes(self) -> Discovery:

@@ -1,8 +1,10 @@
-"""AdamW over group-stacked parameters, with per-group step counts and gradient clipping."""
+"""The agents' optimisers: AdamW over group-stacked parameters, and guarded torch AdamW steps;
+both skip a step whose loss or gradient is not finite, on the device."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +35,7 @@ class GroupAdamW:
         self.step_count = torch.zeros(num_groups, device=device)
         self.exp_avg = [torch.zeros_like(p).view(num_groups, -1) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p).view(num_groups, -1) for p in self.params]
+        self.skipped = torch.zeros((), dtype=torch.bool, device=device)
 
     def zero_grad(self) -> None:
         """Drop all gradients."""
@@ -40,11 +43,20 @@ class GroupAdamW:
             param.grad = None
 
     @torch.no_grad()
-    def step(self) -> Tensor:
+    def step(self, skip: Tensor | None = None) -> Tensor:
         """Clip each group's gradient to ``max_grad_norm`` and apply one AdamW step.
 
+        A step whose gradient has a non-finite entry (in any group), or for which ``skip`` is
+        true, changes nothing: parameters, moments and step counts keep their values, and
+        ``self.skipped`` (0-d bool) says so. The choice is made on the device, without a host
+        sync.
+
+        Args:
+            skip: 0-d bool, skip this step (e.g. the loss was not finite).
+
         Returns:
-            grad_norm: (G,) per-group gradient norms before clipping.
+            grad_norm: (G,) per-group gradient norms before clipping (non-finite where a
+            gradient was).
         """
         groups = self.num_groups
         grads = [
@@ -55,20 +67,28 @@ class GroupAdamW:
         clip = torch.ones_like(grad_norm)
         if self.max_grad_norm is not None:
             clip = (self.max_grad_norm / (grad_norm + 1e-6)).clamp(max=1.0)
+        ok = torch.isfinite(grad_norm).all()
+        if skip is not None:
+            ok = ok & ~skip
+        self.skipped = ~ok
         beta1, beta2 = self.betas
-        self.step_count += 1
-        step_size = (self.lr / (1.0 - beta1**self.step_count)).unsqueeze(1)
-        bias_correction2_sqrt = (1.0 - beta2**self.step_count).sqrt().unsqueeze(1)
+        self.step_count += ok.to(self.step_count.dtype)
+        count = self.step_count.clamp(min=1.0)  # a skipped first step must not divide by 0
+        step_size = (self.lr / (1.0 - beta1**count)).unsqueeze(1)
+        bias_correction2_sqrt = (1.0 - beta2**count).sqrt().unsqueeze(1)
         for param, grad, exp_avg, exp_avg_sq in zip(
             self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True
         ):
             grad = grad * clip.unsqueeze(1)
             value = param.view(groups, -1)
-            value.mul_(1.0 - self.lr * self.weight_decay)
-            exp_avg.lerp_(grad, 1.0 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-            value.sub_(step_size * exp_avg / denom)
+            new_value = value * (1.0 - self.lr * self.weight_decay)
+            new_avg = exp_avg.lerp(grad, 1.0 - beta1)
+            new_avg_sq = (exp_avg_sq * beta2).addcmul_(grad, grad, value=1.0 - beta2)
+            denom = (new_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            new_value.sub_(step_size * new_avg / denom)
+            value.copy_(torch.where(ok, new_value, value))
+            exp_avg.copy_(torch.where(ok, new_avg, exp_avg))
+            exp_avg_sq.copy_(torch.where(ok, new_avg_sq, exp_avg_sq))
         return grad_norm
 
     @torch.no_grad()
@@ -91,3 +111,35 @@ class GroupAdamW:
         self.exp_avg = [state[source] * keep for state in self.exp_avg]
         self.exp_avg_sq = [state[source] * keep for state in self.exp_avg_sq]
         self.num_groups = source.shape[0]
+
+
+def make_adamw(params: Any, lr: float) -> torch.optim.AdamW:
+    """torch's fused AdamW: one kernel per step, and it honours `found_inf`, so `guarded_step`
+    can skip a step on the device."""
+    return torch.optim.AdamW(params, lr=lr, fused=True)
+
+
+def guarded_step(
+    optimizer: torch.optim.Optimizer,
+    params: Sequence[Tensor],
+    loss: Tensor,
+    max_grad_norm: float | None,
+) -> Tensor:
+    """Clip the gradients of `params` to `max_grad_norm` (None: no clipping) and take one step
+    of `optimizer` (a fused torch optimizer, see `make_adamw`), unless the loss or a gradient
+    is not finite: then the parameters and the optimiser's state keep their values. Decided on
+    the device, without a host sync.
+
+    Returns:
+        skipped: 0-d bool.
+    """
+    if max_grad_norm is None:
+        grads = [p.grad for p in params if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    else:
+        norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    skipped = ~(torch.isfinite(norm) & torch.isfinite(loss.detach()))
+    optimizer.grad_scale = None  # type: ignore[attr-defined]
+    optimizer.found_inf = skipped.float()  # type: ignore[attr-defined]
+    optimizer.step()
+    return skipped

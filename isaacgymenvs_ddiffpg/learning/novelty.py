@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor, nn
 
+from isaacgymenvs_ddiffpg.learning.group_adamw import make_adamw
+
 if TYPE_CHECKING:
     from isaacgymenvs_ddiffpg.learning.config import AgentConfig
 
@@ -189,5 +191,5 @@ def novelty_from_config(
         tuple(cfg.novelty_hidden),
         cfg.novelty_out_dim,
     ).to(device)
-    optimizer = torch.optim.AdamW(novelty.rnd.predictor.parameters(), lr=cfg.novelty_lr)
+    optimizer = make_adamw(novelty.rnd.predictor.parameters(), lr=cfg.novelty_lr)
     return novelty, optimizer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -11,6 +11,7 @@ from isaacgymenvs_ddiffpg.learning.baselines.config import BaselineConfig
 from isaacgymenvs_ddiffpg.learning.core import ActorT, AgentCore
 from isaacgymenvs_ddiffpg.learning.critics import critic_loss, soft_update
 from isaacgymenvs_ddiffpg.learning.discovery import Discovery
+from isaacgymenvs_ddiffpg.learning.group_adamw import guarded_step
 from isaacgymenvs_ddiffpg.learning.modes import ModePlan
 
 BaselineConfigT = TypeVar("BaselineConfigT", bound=BaselineConfig)
@@ -42,6 +43,7 @@ class BaselineAgent(AgentCore[BaselineConfigT, ActorT]):
         super().__init__(cfg, *args, **kwargs)
         self.group_z = torch.zeros(1, 0, device=self.device)
         self.num_updates = 0
+        self.begin_update()
 
     @property
     def num_groups(self) -> int:
@@ -115,7 +117,8 @@ class BaselineAgent(AgentCore[BaselineConfigT, ActorT]):
         )
         self.critic_opt.zero_grad()
         loss.backward()
-        self.critic_opt.step()
+        self.critic_opt.step(skip=~torch.isfinite(loss))
+        self.skipped |= self.critic_opt.skipped
         soft_update(self.critic_target, self.critic, self.cfg.tau)
         return loss.detach()
 
@@ -126,19 +129,37 @@ class BaselineAgent(AgentCore[BaselineConfigT, ActorT]):
         loss = self.novelty.loss(torch.cat((batch["obs"], batch["next_obs"])).flatten(0, 1))
         self.novelty_opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(
-            self.novelty.rnd.predictor.parameters(), self.cfg.max_grad_norm
-        )
-        self.novelty_opt.step()
+        predictor = list(self.novelty.rnd.predictor.parameters())
+        self.skipped |= guarded_step(self.novelty_opt, predictor, loss, self.cfg.max_grad_norm)
         return loss.detach()
 
-    def step_actor(self, loss: Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """Backpropagate `loss` into `optimizer`'s parameters only, clip and step it."""
+    def step_actor(
+        self,
+        loss: Tensor,
+        optimizer: torch.optim.Optimizer,
+        max_grad_norm: float | None | Literal["config"] = "config",
+    ) -> None:
+        """Backpropagate `loss` into `optimizer`'s parameters only, clip and step it (a step
+        with a non-finite loss or gradient is skipped and remembered in `skipped`).
+
+        Args:
+            loss: 0-d loss.
+            optimizer: a fused torch optimizer (`make_adamw`).
+            max_grad_norm: gradient clipping ("config": the settings' `max_grad_norm`).
+        """
         params = [param for group in optimizer.param_groups for param in group["params"]]
         optimizer.zero_grad()
         loss.backward(inputs=params)
-        torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
-        optimizer.step()
+        clip = self.cfg.max_grad_norm if max_grad_norm == "config" else max_grad_norm
+        self.skipped |= guarded_step(optimizer, params, loss, clip)
+
+    def begin_update(self) -> None:
+        """Start an update: no step of it has been skipped yet."""
+        self.skipped = torch.zeros((), dtype=torch.bool, device=self.device)
+
+    def health(self) -> dict[str, Tensor]:
+        """The update's health statistics: 1 if any of its steps was skipped."""
+        return {"health/skipped_updates": self.skipped.float()}
 
     def update(self) -> dict[str, Tensor]:
         """One learner update; see the subclass."""

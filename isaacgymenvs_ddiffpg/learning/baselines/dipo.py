@@ -12,6 +12,7 @@ from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent
 from isaacgymenvs_ddiffpg.learning.baselines.config import DIPOConfig
 from isaacgymenvs_ddiffpg.learning.core import smooth_target_action
 from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
+from isaacgymenvs_ddiffpg.learning.group_adamw import make_adamw
 from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
 
 
@@ -30,7 +31,7 @@ class DIPO(BaselineAgent[DIPOConfig, DiffusionPolicy]):
         self.actor = DiffusionPolicy(
             self.obs_dim, self.act_dim, cfg.denoising_steps, cfg.time_dim, tuple(cfg.actor_hidden)
         ).to(self.device)
-        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
+        self.actor_opt = make_adamw(self.actor.parameters(), lr=cfg.actor_lr)
 
     def actor_action(self, obs: Tensor, mode_embedding: Tensor) -> Tensor:
         """A sample of the diffusion policy on s (no modes: `mode_embedding` is ignored)."""
@@ -43,6 +44,7 @@ class DIPO(BaselineAgent[DIPOConfig, DiffusionPolicy]):
             Detached losses and statistics for logging.
         """
         cfg, gen = self.cfg, self.generator
+        self.begin_update()
         # 1. A uniform batch; reward = extrinsic + NovelD bonus.
         with record_function("update/batch"):
             batch = self.sample()
@@ -65,6 +67,8 @@ class DIPO(BaselineAgent[DIPOConfig, DiffusionPolicy]):
                 max_grad_norm=cfg.max_grad_norm,
                 flat_grad=cfg.action_flat_grad,
             )
+            finite = torch.isfinite(target_action).all(dim=-1, keepdim=True)
+            target_action = torch.where(finite, target_action, batch["target_action"])
             self.replay.write_target_actions(batch["indices"], target_action)
         # 4. One diffusion behaviour-cloning step on (s, a_target).
         with record_function("update/actor"):
@@ -82,4 +86,5 @@ class DIPO(BaselineAgent[DIPOConfig, DiffusionPolicy]):
             "loss/novelty": novelty_loss,
             "reward/intrinsic": batch["intrinsic"].mean(),
             "value/target_action_q": target_q,
+            **self.health(),
         }

@@ -11,6 +11,7 @@ from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, mlp
 from isaacgymenvs_ddiffpg.learning.baselines.config import SACConfig
+from isaacgymenvs_ddiffpg.learning.group_adamw import make_adamw
 
 
 class TanhGaussianActor(nn.Module):
@@ -83,10 +84,10 @@ class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
         self.actor = TanhGaussianActor(
             self.obs_dim, self.act_dim, tuple(cfg.actor_hidden), cfg.log_std_min, cfg.log_std_max
         ).to(self.device)
-        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
+        self.actor_opt = make_adamw(self.actor.parameters(), lr=cfg.actor_lr)
         self.log_alpha = torch.tensor(math.log(cfg.init_alpha), device=self.device)
         self.log_alpha.requires_grad_(True)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, fused=True)
         self.target_entropy = (
             cfg.target_entropy if cfg.target_entropy is not None else -float(self.act_dim)
         )
@@ -118,6 +119,7 @@ class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
         Returns:
             Detached losses and statistics for logging.
         """
+        self.begin_update()
         # 1. A uniform batch; reward = extrinsic + NovelD bonus.
         with record_function("update/batch"):
             batch = self.sample()
@@ -138,9 +140,7 @@ class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
             self.step_actor(actor_loss, self.actor_opt)
             # 4. Temperature step: alpha grows when the entropy is below its target.
             alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
-            self.alpha_opt.zero_grad()
-            alpha_loss.backward()
-            self.alpha_opt.step()
+            self.step_actor(alpha_loss, self.alpha_opt, max_grad_norm=None)
         # 5. One novelty step.
         self.num_updates += 1
         with record_function("update/novelty"):
@@ -153,6 +153,7 @@ class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
             "value/alpha": self.alpha,
             "value/entropy": -log_prob.detach().mean(),
             "reward/intrinsic": batch["intrinsic"].mean(),
+            **self.health(),
         }
 
     def _extra_state(self) -> dict[str, Any]:

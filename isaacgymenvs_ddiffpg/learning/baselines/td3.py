@@ -13,6 +13,7 @@ from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, mlp
 from isaacgymenvs_ddiffpg.learning.baselines.config import TD3Config
 from isaacgymenvs_ddiffpg.learning.core import smooth_target_action
 from isaacgymenvs_ddiffpg.learning.critics import soft_update
+from isaacgymenvs_ddiffpg.learning.group_adamw import make_adamw
 
 
 class TanhActor(nn.Module):
@@ -48,7 +49,7 @@ class TD3(BaselineAgent[TD3Config, TanhActor]):
         super().__init__(cfg, *args, **kwargs)
         self.actor = TanhActor(self.obs_dim, self.act_dim, tuple(cfg.actor_hidden)).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.actor_opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.actor_lr)
+        self.actor_opt = make_adamw(self.actor.parameters(), lr=cfg.actor_lr)
 
     def actor_action(self, obs: Tensor, mode_embedding: Tensor) -> Tensor:
         """mu(s) (TD3 has no modes: `mode_embedding` is ignored); shapes as for `act`."""
@@ -60,6 +61,7 @@ class TD3(BaselineAgent[TD3Config, TanhActor]):
         Returns:
             Detached losses and statistics for logging.
         """
+        self.begin_update()
         # 1. A uniform batch; reward = extrinsic + NovelD bonus.
         with record_function("update/batch"):
             batch = self.sample()
@@ -87,7 +89,7 @@ class TD3(BaselineAgent[TD3Config, TanhActor]):
         with record_function("update/novelty"):
             out["loss/novelty"] = self.novelty_step(batch)
         out["reward/intrinsic"] = batch["intrinsic"].mean()
-        return out
+        return {**out, **self.health()}
 
     def _extra_state(self) -> dict[str, Any]:
         return {"actor_target": self.actor_target.state_dict()}
