@@ -44,6 +44,7 @@ class SimBackend(Protocol):
     qpos: Tensor
     qvel: Tensor
     ctrl: Tensor
+    failed: Tensor  # (num_envs,) bool: the engine could not run the last `step` of this sim
 
     def step(self, nstep: int) -> None:
         """Advance every simulation by `nstep` physics substeps (the frame skip)."""

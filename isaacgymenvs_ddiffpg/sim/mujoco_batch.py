@@ -8,7 +8,7 @@ import warnings
 import mujoco
 import numpy as np
 import torch
-from mujoco.batch import Batch
+from mujoco.batch import Batch, SimulationError
 from torch import Tensor
 
 
@@ -38,12 +38,19 @@ class MujocoBatchBackend:
         self.qpos = _view(self.batch.bind("qpos"))
         self.qvel = _view(self.batch.bind("qvel"))
         self.ctrl = _view(self.batch.bind("ctrl"))
+        self.failed = torch.zeros(num_envs, dtype=torch.bool)
         self._renderer: mujoco.Renderer | None = None
         self._render_data: mujoco.MjData | None = None
         self.batch.reset()
 
     def step(self, nstep: int) -> None:
-        self.batch.step(nstep=nstep)
+        """Step every simulation; one that MuJoCo raised an error in keeps its state and is
+        marked in `failed` until the next step."""
+        self.failed.zero_()
+        try:
+            self.batch.step(nstep=nstep)
+        except SimulationError as err:
+            self.failed[torch.as_tensor(err.ids, dtype=torch.long)] = True
 
     def reset(self, env_mask: Tensor) -> None:
         ids = np.flatnonzero(env_mask.cpu().numpy())

@@ -97,6 +97,8 @@ class MujocoWarpBackend:
         self._steps_since_check = 0
         self._reset_mask = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._reset_mask_wp = wp.from_torch(self._reset_mask)
+        # MuJoCo Warp raises no per-world errors: a blown-up world shows in its state instead
+        self.failed = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._graphs: dict[object, wp.Graph] = {}
         self._renderer: mujoco.Renderer | None = None
         self._render_data: mujoco.MjData | None = None

@@ -35,6 +35,7 @@ class AntMaze(MazeTask[AntMazeConfig]):
     """
 
     Config = AntMazeConfig
+    version = 2  # 2: the D4RL ant maze's physics (1: stiff contacts, 0.05 s steps, 1 m walls)
     robot_xml = "ant.xml"
     obs_dim = 29
     act_dim = 8

@@ -112,6 +112,7 @@ class FrankaTask(VecTask, Generic[ConfigT]):
 
     Config = FrankaEnvConfig
     cfg: ConfigT
+    version = 2  # 2: targets offset the measured joints, stiff contacts (1: accumulated targets)
     act_dim = NUM_ARM_JOINTS
     mode_feature_dim = 3
     ee_site = "ee_site"

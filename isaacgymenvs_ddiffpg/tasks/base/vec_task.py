@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -48,6 +49,8 @@ class TaskEnvConfig:
 
 StepResult = tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]
 
+MAX_STATE_VALUE = 1e10  # MuJoCo's mjMAXVAL: a larger qpos or qvel means the simulation blew up
+
 
 class VecTask:
     """Base of every batched task (the IsaacGymEnvs `VecTask` contract on MuJoCo).
@@ -60,15 +63,23 @@ class VecTask:
     an observation across steps (as replay buffers do).
 
     Step order, for every task:
-        1. clamp actions to [-1, 1]; `pre_physics_step(actions)` scales them and writes controls;
+        1. check the actions' shape (N, act_dim); replace non-finite entries by 0 (counted in
+           `extras["nonfinite_actions"]`) and clamp to [-1, 1]; `pre_physics_step(actions)`
+           scales them and writes controls;
         2. physics: `frame_skip` substeps of the backend;
-        3. `progress_buf += 1`, episode return accumulates below;
-        4. `compute_observations()` fills `obs_buf` from the new state;
-        5. `compute_reward()` fills `rew_buf`, `success_buf` and `terminated_buf` (goal reached);
-        6. truncation: `timeout_buf = (progress_buf >= episode_length) & ~terminated_buf`;
-        7. `extras`: `final_obs` (the observation before any reset, every row), `time_outs`,
-           `success`, `terminated`, and `episode_return` / `episode_length` (valid where done);
-        8. same-step reset: `reset_idx` on the finished envs, whose `obs_buf` rows become the first
+        3. blow-ups: an env whose state became non-finite or huge (|x| > 1e10, MuJoCo's limit)
+           or that the engine could not step is `physics_reset`: its episode ends as truncated,
+           with no reward or success (the backends never reset an env by themselves);
+        4. `progress_buf += 1`, episode return accumulates below;
+        5. `compute_observations()` fills `obs_buf` from the new state;
+        6. `compute_reward()` fills `rew_buf`, `success_buf` and `terminated_buf` (goal reached);
+        7. truncation: `timeout_buf = (progress_buf >= episode_length) & ~terminated_buf`, or a
+           physics reset;
+        8. `extras`: `final_obs` (the observation before any reset, every row), `time_outs`,
+           `success`, `terminated`, `episode_return` / `episode_length` (valid where done),
+           `physics_reset` (N,) bool (the transition is broken: do not learn from it) and
+           `nonfinite_actions` (N,) bool;
+        9. same-step reset: `reset_idx` on the finished envs, whose `obs_buf` rows become the first
            observation of their next episode.
 
     Construction order, for every task:
@@ -87,6 +98,9 @@ class VecTask:
     """
 
     Config: ClassVar[type[TaskEnvConfig]] = TaskEnvConfig
+    # revision of the task's physics and control: checkpoints record it and are refused by a
+    # task of another version (a policy learned on other dynamics)
+    version: ClassVar[int] = 1
     obs_dim: int
     act_dim: int
     mode_feature_dim: int
@@ -111,6 +125,9 @@ class VecTask:
         self.seed(seed)
 
         self.model = self.build_model()
+        # A blown-up simulation is ended by `step` as a truncated episode and reset by the task,
+        # never silently reset mid-episode by the engine.
+        self.model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_AUTORESET)
         self.sim: SimBackend = make_backend(
             self.sim_cfg.backend,
             self.model,
@@ -169,6 +186,14 @@ class VecTask:
         """Re-seed the task's own random stream (initial-state noise)."""
         self.generator.manual_seed(seed)
 
+    def config_record(self) -> dict[str, Any]:
+        """The task's settings that a checkpoint depends on (all of `cfg` but `num_envs` and the
+        Warp buffer sizes, which a resumed run may change)."""
+        record = dataclasses.asdict(self.cfg)
+        record.pop("num_envs")
+        record.pop("warp_buffers")
+        return record
+
     def mode_features(self, obs: Tensor) -> Tensor:
         """Mode features of observations: (..., obs_dim) -> (..., mode_feature_dim)."""
         return obs[..., : self.mode_feature_dim]
@@ -199,18 +224,25 @@ class VecTask:
         Returns:
             obs (N, obs_dim), reward (N,), terminated (N,) bool, truncated (N,) bool, extras.
         """
-        actions = actions.to(self.device).clamp(-1.0, 1.0)
+        actions = self._checked_actions(actions)
+        nonfinite = ~torch.isfinite(actions).all(dim=1)
+        actions = torch.nan_to_num(actions, nan=0.0).clamp(-1.0, 1.0)
         self.pre_physics_step(actions)
         self.sim.step(self.frame_skip)
+        broken = self._blown_up()
         self.progress_buf += 1
         self.compute_observations()
         self.compute_reward()
+        self.rew_buf.masked_fill_(broken, 0.0)
+        self.success_buf.masked_fill_(broken, 0)
+        self.terminated_buf.masked_fill_(broken, False)
         self.return_buf += self.rew_buf
         torch.logical_and(
             self.progress_buf >= self.max_episode_length,
             ~self.terminated_buf,
             out=self.timeout_buf,
         )
+        self.timeout_buf |= broken
         torch.logical_or(self.terminated_buf, self.timeout_buf, out=self.reset_buf)
         self.extras = {
             "final_obs": self.obs_buf.clone(),
@@ -219,6 +251,8 @@ class VecTask:
             "success": self.success_buf.clone(),
             "episode_return": self.return_buf.clone(),
             "episode_length": self.progress_buf.clone(),
+            "physics_reset": broken,
+            "nonfinite_actions": nonfinite,
         }
         self.reset_idx(self.reset_buf)
         self.compute_observations()
@@ -229,6 +263,32 @@ class VecTask:
             self.extras["time_outs"],
             self.extras,
         )
+
+    def _checked_actions(self, actions: Tensor) -> Tensor:
+        """`actions` as an (N, act_dim) float tensor on the rl device, or a clear error."""
+        if not isinstance(actions, Tensor):
+            if isinstance(actions, (list, tuple, np.ndarray)):
+                actions = torch.as_tensor(np.asarray(actions, dtype=np.float32))
+            else:
+                raise TypeError(
+                    f"{type(self).__name__}.step takes actions as a torch tensor of shape "
+                    f"({self.num_envs}, {self.act_dim}); got {type(actions).__name__}."
+                )
+        if tuple(actions.shape) != (self.num_envs, self.act_dim):
+            raise ValueError(
+                f"{type(self).__name__}.step takes actions of shape ({self.num_envs}, "
+                f"{self.act_dim}) (num_envs, act_dim); got {tuple(actions.shape)}. Pass one "
+                f"row of {self.act_dim} values in [-1, 1] per env; nothing is broadcast."
+            )
+        return actions.to(self.device, torch.float32)
+
+    def _blown_up(self) -> Tensor:
+        """(N,) bool on the rl device: envs whose physics state is no longer finite (or beyond
+        MuJoCo's 1e10 limit), or that the engine failed to step (no host sync)."""
+        sim = self.sim
+        ok = (sim.qpos.abs() <= MAX_STATE_VALUE).all(dim=1)
+        ok &= (sim.qvel.abs() <= MAX_STATE_VALUE).all(dim=1)  # NaN compares false: not ok
+        return (~ok | sim.failed).to(self.device)
 
     def get_env_state(self) -> dict[str, Tensor]:
         """Everything needed to continue this task bit-identically (for checkpoints)."""
