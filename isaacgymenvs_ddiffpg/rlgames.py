@@ -76,6 +76,8 @@ class RlGamesVecEnv(IVecEnv):
             "max_episode_length": task.max_episode_length,
             "max_reward": task.max_reward,
             "coverage_cell": task.coverage_cell,
+            "task_version": task.version,
+            "task_config": task.config_record(),
         }
 
     def get_env_state(self) -> dict[str, Any]:  # pyright: ignore[reportIncompatibleMethodOverride]

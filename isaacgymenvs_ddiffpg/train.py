@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import shlex
+import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +16,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import isaacgymenvs_ddiffpg.viz.gl  # noqa: F401  (picks MUJOCO_GL before mujoco is imported)
-from isaacgymenvs_ddiffpg.config import register_configs, viz_config
+from isaacgymenvs_ddiffpg.config import RootConfig, register_configs, viz_config
+from isaacgymenvs_ddiffpg.learning.checkpoint import newest_checkpoint
 from isaacgymenvs_ddiffpg.learning.distributed import (
     Distributed,
     device_for_rank,
@@ -19,10 +25,64 @@ from isaacgymenvs_ddiffpg.learning.distributed import (
     shutdown_distributed,
 )
 from isaacgymenvs_ddiffpg.tasks import SimConfig, make_task
-from isaacgymenvs_ddiffpg.utils.errors import CheckpointError, ConfigError
+from isaacgymenvs_ddiffpg.utils.errors import (
+    CheckpointError,
+    ConfigError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
 from isaacgymenvs_ddiffpg.utils.seeding import set_seed
 
+RUNS = "runs"
+
+
+def output_dir(experiment: str, test: bool, checkpoint: str) -> str:
+    """The run folder hydra creates: runs/<experiment> to train; to play, a new folder
+    play/<time> inside the run that wrote the checkpoint (runs/<experiment>/play/<time> for a
+    checkpoint outside a run), so that a play run never writes over a training run's files."""
+    if not safe_run_name(experiment):
+        return RUNS  # refused by `check_top_level` before anything is written
+    if not test:
+        return f"{RUNS}/{experiment}"
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    played = Path(checkpoint)
+    run = played.parent.parent if played.parent.name == "nn" else Path(RUNS) / experiment
+    return str(run / "play" / stamp)
+
+
+def safe_run_name(name: str) -> bool:
+    """Whether runs/<name> is a folder inside runs/ (not runs/ itself, nothing outside)."""
+    path = Path(name)
+    return (
+        bool(name.strip())
+        and not path.is_absolute()
+        and ".." not in path.parts
+        and (path.parts not in ((), (".",)))
+    )
+
+
+OmegaConf.register_new_resolver("igd_output_dir", output_dir, replace=True)
 register_configs()
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """Refuse top-level keys the schema does not have (e.g. `+lr=...`), and an experiment name
+    that would write outside runs/ or into runs/ itself."""
+    known = {f.name for f in dataclasses.fields(RootConfig)} | {"hydra"}
+    unknown = sorted({str(key) for key in cfg.keys()} - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown top-level key(s) {', '.join(map(repr, unknown))}. Top-level keys are: "
+            f"{', '.join(sorted(known - {'hydra'}))}; task and algorithm settings go under "
+            f"task.env.<key> and train.params.config.<algorithm>.<key>."
+        )
+    name = str(cfg.experiment)
+    if not safe_run_name(name):
+        raise ConfigError(
+            f"experiment={name!r} is not a run name: the run folder is {RUNS}/<experiment>, so "
+            f"the name must be non-empty and stay inside {RUNS}/ (no '..', no absolute path). "
+            f"Pass e.g. experiment=my_run."
+        )
 
 
 def resolve_checkpoint(path: str, required: bool) -> str:
@@ -47,13 +107,25 @@ def guard_run_dir(run_dir: Path, checkpoint: str, test: bool) -> None:
     """Refuse to train into a folder that already holds checkpoints of another run."""
     if test or not (run_dir / "nn").is_dir():
         return
-    existing = sorted(p.name for p in (run_dir / "nn").glob("*.pth"))
-    if existing and not (checkpoint and Path(checkpoint).parent == run_dir / "nn"):
+    newest = newest_checkpoint(run_dir / "nn")
+    if newest is not None and not (checkpoint and Path(checkpoint).parent == run_dir / "nn"):
         raise ConfigError(
-            f"The run folder {run_dir} already holds checkpoints ({', '.join(existing[:3])}); "
-            f"training there would overwrite them. Choose another experiment=<name>, or resume "
-            f"that run with checkpoint={run_dir / 'nn' / existing[-1]}."
+            f"The run folder {run_dir} already holds checkpoints; training there would "
+            f"overwrite them. Choose another experiment=<name>, or resume that run with "
+            f"checkpoint={newest}."
         )
+
+
+def requeued_checkpoint(run_dir: Path, checkpoint: str, test: bool) -> str:
+    """On a SLURM requeue of this run (SLURM_RESTART_COUNT > 0) without checkpoint=, the
+    newest checkpoint of its run folder, so the job continues where it was stopped."""
+    if test or checkpoint or int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) <= 0:
+        return checkpoint
+    newest = newest_checkpoint(run_dir / "nn")
+    if newest is None:
+        return checkpoint
+    print(f"SLURM requeue: resuming from {newest}.")
+    return str(newest)
 
 
 def rlgames_params(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -106,7 +178,9 @@ def train_or_play(cfg: DictConfig, rank: int) -> None:
         run_dir = Distributed().broadcast_object(run_dir)
     if cfg.num_envs is not None:
         cfg.task.env.num_envs = cfg.num_envs
+    check_top_level(cfg)
     checkpoint = resolve_checkpoint(cfg.checkpoint, required=cfg.test)
+    checkpoint = requeued_checkpoint(run_dir, checkpoint, cfg.test)
     guard_run_dir(run_dir, checkpoint, cfg.test)
 
     seed = set_seed(cfg.seed, cfg.torch_deterministic, rank)
@@ -125,6 +199,8 @@ def train_or_play(cfg: DictConfig, rank: int) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        if cfg.test:
+            print(f"Play outputs go to {run_dir}")
 
     def make_eval_task(num_envs: int):
         return make_task(
@@ -149,8 +225,14 @@ def main(cfg: DictConfig) -> None:
     """Entry point of `python train.py ...`."""
     try:
         run(cfg)
-    except (ConfigError, CheckpointError) as err:
+    except (ConfigError, CheckpointError, TrainingDivergedError) as err:
         sys.exit(f"error: {err}")
+    except TrainingInterrupted as stop:
+        name = signal.Signals(stop.signum).name if stop.signum else "a signal"
+        args = [arg for arg in sys.argv[1:] if not arg.startswith("checkpoint=")]
+        command = shlex.join(["python", "train.py", *args, f"checkpoint={stop.checkpoint}"])
+        print(f"Stopped by {name}; checkpoint written to {stop.checkpoint}. Resume: {command}")
+        sys.exit(128 + stop.signum)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ def test_slurm_preset_has_the_usual_keys_and_stays_headless() -> None:
     assert (launcher.partition, launcher.account) == ("gpu", "rl")
     assert launcher.gpus_per_node == launcher.tasks_per_node == 1
     assert launcher.timeout_min > 0 and launcher.mem_gb > 0
+    # time to finish an iteration and write nn/last.pth, then requeue on time limits
+    assert launcher.signal_delay_s >= 60 and launcher.max_num_timeout >= 1
     assert cfg.headless is True
 
 

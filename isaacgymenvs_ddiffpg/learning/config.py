@@ -91,10 +91,22 @@ class AgentConfig:
         if self.intrinsic_type not in ("noveld", "rnd"):
             raise ValueError(f"intrinsic_type must be noveld or rnd, got {self.intrinsic_type!r}")
 
+    # the settings that fix the shapes of the saved state (each class lists its own)
+    SHAPE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "critic_hidden",
+        "num_atoms",
+        "memory_size",
+        "pos_enc",
+        "pos_enc_frequencies",
+        "novelty_hidden",
+        "novelty_out_dim",
+    )
+
     def state_shape(self) -> dict[str, Any]:
-        """The settings that fix the shapes of the saved state: a checkpoint resumes only into
-        a run with the same values."""
-        return {"memory_size": self.memory_size, "num_atoms": self.num_atoms}
+        """The settings that fix the shapes of the saved state (networks, replay, modes): a
+        checkpoint resumes only into a run with the same values."""
+        names = [n for cls in type(self).__mro__ for n in vars(cls).get("SHAPE_FIELDS", ())]
+        return {name: getattr(self, name) for name in dict.fromkeys(names)}
 
 
 @dataclass
@@ -122,6 +134,8 @@ class DiffusionActorConfig(TargetSmoothingConfig):
             Adam's epsilon per sample; 0 as released: every step has size action_lr, so actions
             drift to the bounds wherever the critic is flat, e.g. when pushing into a wall).
     """
+
+    SHAPE_FIELDS: ClassVar[tuple[str, ...]] = ("denoising_steps", "time_dim", "actor_hidden")
 
     denoising_steps: int = 5
     time_dim: int = 256
@@ -151,6 +165,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     """
 
     algorithm: ClassVar[str] = "ddiffpg"
+    SHAPE_FIELDS: ClassVar[tuple[str, ...]] = ("max_modes", "embedding_dim")
 
     embedding_dim: int = 5
     use_embedding: bool = True
@@ -168,11 +183,3 @@ class DDiffPGConfig(DiffusionActorConfig):
             raise ValueError(f"exploration must be prop, fixed or linear, got {self.exploration!r}")
         if self.batch_size < self.max_modes + 1:
             raise ValueError("batch_size must hold at least one sample per group")
-
-    def state_shape(self) -> dict[str, Any]:
-        """Also the replay's target-action slots and the actor's input width."""
-        return {
-            **super().state_shape(),
-            "max_modes": self.max_modes,
-            "embedding_dim": self.embedding_dim,
-        }

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from isaacgymenvs_ddiffpg.learning.agents import Agent, config_from_dict, make_agent
-from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
+from isaacgymenvs_ddiffpg.learning.checkpoint import check_compatible, load_checkpoint
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.episodes import EpisodeLog
 from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
@@ -92,10 +92,15 @@ class Player:
     def restore(self, path: str | Path) -> None:
         """Load the policy and mode embeddings of a checkpoint (the replay is not needed)."""
         spec = EnvSpec.from_env_info(self.info, num_envs=self.env.reset().shape[0])
-        state = load_checkpoint(
-            path,
-            expect={"task": self.task_name, "obs_dim": spec.obs_dim, "act_dim": spec.act_dim},
-        )
+        state = load_checkpoint(path)
+        expect: dict[str, Any] = {
+            "task_version": int(self.info.get("task_version", 1)),
+            "obs_dim": spec.obs_dim,
+            "act_dim": spec.act_dim,
+        }
+        if self.task_name:
+            expect["task"] = self.task_name
+        check_compatible(path, state, expect, "play")
         cfg = dataclasses.replace(config_from_dict(state["config"]), memory_size=1)
         self.algo = make_agent(cfg, spec, self.device, seed=0)
         self.algo.load_state_dict(state["algo"], with_replay=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -97,8 +98,13 @@ class TrajectoryReplay:
         terminated: Tensor,
         done: Tensor,
         success: Tensor,
-    ) -> None:
+        broken: Tensor | None = None,
+    ) -> Tensor:
         """Appends one vector step to every env's running trajectory (tensor ops only).
+
+        A transition with a non-finite observation, action, reward or next observation, or one
+        marked `broken` (e.g. the physics blew up during it), is not stored: the env's stored
+        trajectory ends before it, as at a time-out, and its next stored step starts a new one.
 
         Args:
             obs: ``(N, obs_dim)`` observations the actions were taken in.
@@ -109,19 +115,33 @@ class TrajectoryReplay:
             terminated: ``(N,)`` bool, goal reached (timeouts are not terminal).
             done: ``(N,)`` bool, the episode ended (terminated or timed out).
             success: ``(N,)`` long goal id reached (0 = failure); read where ``done``.
+            broken: ``(N,)`` bool, transitions to leave out (None: none).
+
+        Returns:
+            dropped: ``(N,)`` bool, the transitions left out.
         """
         env, slot = self._env, self.current_slot
         step = self.length[env, slot]
-        self.obs[env, slot, step] = obs.to(self.obs.dtype)
-        self.obs[env, slot, step + 1] = next_obs.to(self.obs.dtype)
-        self.action[env, slot, step] = action.to(self.action.dtype)
-        self.target_action[:, env, slot, step] = action.to(self.action.dtype)
-        self.reward[env, slot, step] = reward.to(self.reward.dtype)
-        self.terminated[env, slot, step] = terminated.bool()
-        self.length[env, slot] = step + 1
-        done = done.bool()
-        # A slot that is full closes too; the episode continues as a new trajectory.
-        close = done | (step + 1 >= self.max_episode_length)
+        keep = torch.isfinite(obs).all(dim=1) & torch.isfinite(next_obs).all(dim=1)
+        keep &= torch.isfinite(action).all(dim=1) & torch.isfinite(reward)
+        if broken is not None:
+            keep &= ~broken.bool()
+        rows = keep[:, None]
+
+        def write(store: Tensor, index: tuple[Any, ...], value: Tensor, mask: Tensor) -> None:
+            store[index] = torch.where(mask, value.to(store.dtype), store[index])
+
+        write(self.obs, (env, slot, step), obs, rows)
+        write(self.obs, (env, slot, step + 1), next_obs, rows)
+        write(self.action, (env, slot, step), action, rows)
+        write(self.target_action, (slice(None), env, slot, step), action, rows)
+        write(self.reward, (env, slot, step), reward, keep)
+        write(self.terminated, (env, slot, step), terminated.bool(), keep)
+        self.length[env, slot] = step + keep.long()
+        done = done.bool() & keep
+        # A slot that is full closes too, and the episode continues as a new trajectory; so does
+        # a stored trajectory whose next transition was left out.
+        close = done | (keep & (step + 1 >= self.max_episode_length)) | (~keep & (step > 0))
         self.closed[env, slot] = close
         self.success[env, slot] = torch.where(done, success.long(), 0)
         self.episode_count += close.long()
@@ -142,6 +162,7 @@ class TrajectoryReplay:
         reopen(self.success, 0)
         reopen(self.group_of, 0)
         reopen(self.traj_id, new_id)
+        return ~keep
 
     @torch.no_grad()
     def sample(

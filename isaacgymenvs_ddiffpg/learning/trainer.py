@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,26 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from isaacgymenvs_ddiffpg.learning.agents import Agent, config_to_dict, make_agent
-from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint, save_checkpoint
+from isaacgymenvs_ddiffpg.learning.checkpoint import (
+    check_compatible,
+    link_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from isaacgymenvs_ddiffpg.learning.config import AgentConfig
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.distributed import Distributed, keep_local_state
 from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
+from isaacgymenvs_ddiffpg.utils.errors import (
+    CheckpointError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
+from isaacgymenvs_ddiffpg.utils.signals import StopRequest
 from isaacgymenvs_ddiffpg.utils.timing import PhaseTimer
 from isaacgymenvs_ddiffpg.viz.training import TrainingViz
+
+HEALTH_COUNTS = ("dropped_transitions", "physics_resets", "nonfinite_actions")
 
 
 class Trainer:
@@ -79,6 +93,7 @@ class Trainer:
         self._reset_stats()
         self.timer = PhaseTimer(self.device)
         self.writer: SummaryWriter | None = None
+        self.last_good: Path | None = None  # the newest checkpoint written (finite weights)
 
     # ------------------------------------------------------------------ rollout
     def exploit_share(self) -> float:
@@ -117,20 +132,37 @@ class Trainer:
         next_obs, reward, dones, infos = self.env.step(actions)
         dones = dones.bool()
         terminated = dones & ~infos["time_outs"].bool()
-        self.algo.replay.add(
-            self.obs, actions, reward, infos["final_obs"], terminated, dones, infos["success"]
+        broken = infos.get("physics_reset")
+        dropped = self.algo.replay.add(
+            self.obs,
+            actions,
+            reward,
+            infos["final_obs"],
+            terminated,
+            dones,
+            infos["success"],
+            broken,
         )
         self.assign_groups(dones)
         goals = torch.nn.functional.one_hot(infos["success"], self.num_goals + 1)
         self.stats["goals"] += (goals * dones[:, None]).sum(dim=0)
         self.stats["length"] += (infos["episode_length"] * dones).sum()
+        self.stats["dropped_transitions"] += dropped.sum()
+        if broken is not None:
+            self.stats["physics_resets"] += broken.sum()
+        if "nonfinite_actions" in infos:
+            self.stats["nonfinite_actions"] += infos["nonfinite_actions"].sum()
         self.obs = next_obs
         self.env_steps += self.num_envs * self.dist.world_size  # every rank steps as many
 
     def _reset_stats(self) -> None:
+        count = {"device": self.device, "dtype": torch.long}
         self.stats = {
-            "goals": torch.zeros(self.num_goals + 1, device=self.device, dtype=torch.long),
-            "length": torch.zeros((), device=self.device, dtype=torch.long),
+            "goals": torch.zeros(self.num_goals + 1, **count),
+            "length": torch.zeros((), **count),
+            "dropped_transitions": torch.zeros((), **count),
+            "physics_resets": torch.zeros((), **count),
+            "nonfinite_actions": torch.zeros((), **count),
         }
         self.losses: dict[str, Tensor] = {}
         self.num_updates = 0
@@ -142,49 +174,95 @@ class Trainer:
             return True
         return self.env_steps >= self.cfg.max_env_steps
 
+    def final_iteration(self) -> tuple[int, str]:
+        """The iteration at which the run will stop, and which budget stops it there."""
+        per_iteration = self.num_envs * self.dist.world_size
+        left = max(self.cfg.max_env_steps - self.env_steps, 0)
+        by_steps = self.iteration + -(-left // per_iteration)
+        if 0 < self.max_iterations < by_steps:
+            return self.max_iterations, f"max_iterations={self.max_iterations}"
+        return by_steps, f"max_env_steps={self.cfg.max_env_steps:,}"
+
+    def announce(self) -> None:
+        """Say which budget ends the run and when, and warn when the warm-up outlasts it."""
+        end, budget = self.final_iteration()
+        per_iteration = self.num_envs * self.dist.world_size
+        print(
+            f"{self.task_name or 'task'} with {type(self.cfg).algorithm}: {per_iteration} env "
+            f"steps per iteration; the run stops at iteration {end:,} "
+            f"({end * per_iteration:,} env steps), set by {budget}."
+        )
+        if self.cfg.warm_up_steps >= end:
+            print(
+                f"warning: the warm-up of random actions lasts {self.cfg.warm_up_steps:,} "
+                f"iterations, past the end of the run at iteration {end:,}, so nothing will be "
+                f"learned. Raise the budget (max_iterations=, or train.params.config."
+                f"{type(self.cfg).algorithm}.max_env_steps=) or lower warm_up_steps."
+            )
+
     def train(self) -> None:
-        """Train until the iteration or env-step budget is spent; writes nn/last.pth."""
+        """Train until the iteration or env-step budget is spent; writes nn/last.pth.
+
+        A stop signal (Ctrl-C, SIGTERM, SLURM's SIGUSR2) ends the current iteration, writes
+        nn/last.pth and raises `TrainingInterrupted` (after handing a SIGUSR2 on to the handler
+        that was installed before, e.g. submitit's requeue). Updates that stay non-finite raise
+        `TrainingDivergedError` at the next log.
+        """
         cfg = self.cfg
         (self.run_dir / "nn").mkdir(parents=True, exist_ok=True)
         main = self.dist.is_main  # only rank 0 writes
         self.writer = SummaryWriter(str(self.run_dir / "summaries")) if main else None
-        total = self.max_iterations if self.max_iterations > 0 else None
+        if main:
+            self.announce()
+        total = self.final_iteration()[0]
         bar = tqdm(
             total=total, initial=self.iteration, unit="it", dynamic_ncols=True, disable=not main
         )
-        while not self.dist.broadcast_flag(self.done(), self.device):
-            self.iteration += 1
-            self.timer.enabled = self.iteration % cfg.log_interval == 0
-            with self.timer.phase("collect"):
-                self.collect()
-            if self.viz is not None:
-                self.viz.show(self.env)
-            if self.iteration > cfg.warm_up_steps:
-                for _ in range(cfg.updates_per_step):
-                    with self.timer.phase("update"):
-                        losses = self.algo.update()
-                    self._accumulate(losses)
-            warm_up_over = self.iteration == cfg.warm_up_steps
-            periodic = self.iteration > cfg.warm_up_steps and (
-                self.iteration % cfg.eval_interval == 0
-            )
-            if warm_up_over or periodic:
-                self.discover_and_evaluate()
-            if self.iteration % cfg.log_interval == 0:
-                self.log(bar)
-            if self.iteration % cfg.save_interval == 0:
-                self.save(
-                    self.run_dir / "nn" / f"{self.task_name or 'ddiffpg'}_iter{self.iteration}.pth"
-                )
-            bar.update(1)
-        if self.iteration % cfg.log_interval:
+        try:
+            with StopRequest() as stop:
+                while not self.dist.broadcast_flag(self.done(), self.device):
+                    self.iteration += 1
+                    self.step_once(bar)
+                    if self.dist.broadcast_flag(stop.requested, self.device):
+                        path = self.save(self.run_dir / "nn" / "last.pth")
+                        bar.close()
+                        stop.hand_over()  # SLURM's SIGUSR2: submitit requeues the job
+                        raise TrainingInterrupted(stop.signum or 0, str(path))
+                if self.iteration % cfg.log_interval:
+                    self.log(bar)
+                bar.close()
+                self.save(self.run_dir / "nn" / "last.pth")
+        finally:
+            bar.close()
+            if self.writer is not None:
+                self.writer.close()
+
+    def step_once(self, bar: tqdm) -> None:
+        """One iteration: collect, update, discover and evaluate, log and save when due."""
+        cfg = self.cfg
+        self.timer.enabled = self.iteration % cfg.log_interval == 0
+        with self.timer.phase("collect"):
+            self.collect()
+        if self.viz is not None:
+            self.viz.show(self.env)
+        if self.iteration > cfg.warm_up_steps:
+            for _ in range(cfg.updates_per_step):
+                with self.timer.phase("update"):
+                    losses = self.algo.update()
+                self._accumulate(losses)
+        warm_up_over = self.iteration == cfg.warm_up_steps
+        periodic = self.iteration > cfg.warm_up_steps and self.iteration % cfg.eval_interval == 0
+        if warm_up_over or periodic:
+            self.discover_and_evaluate()
+        if self.iteration % cfg.log_interval == 0:
             self.log(bar)
-        bar.close()
-        self.save(self.run_dir / "nn" / "last.pth")
-        if self.writer is not None:
-            self.writer.close()
+        if self.iteration % cfg.save_interval == 0:
+            name = f"{self.task_name or 'ddiffpg'}_iter{self.iteration}.pth"
+            self.save(self.run_dir / "nn" / name)
+        bar.update(1)
 
     def _accumulate(self, losses: dict[str, Tensor]) -> None:
+        """Sum each update's losses and statistics (logged as means, `health/` as counts)."""
         for key, value in losses.items():
             if key in self.losses and self.losses[key].shape == value.shape:
                 self.losses[key] = self.losses[key] + value
@@ -242,8 +320,17 @@ class Trainer:
         return int(torch.unique(torch.floor(features / cell), dim=0).shape[0])
 
     def log(self, bar: tqdm) -> None:
-        """Write scalars (the only host syncs of the loop, once per `log_interval`)."""
-        self.dist.sum_(self.stats["goals"], self.stats["length"])  # episodes of every rank
+        """Write scalars (the only host syncs of the loop, once per `log_interval`).
+
+        Raises:
+            TrainingDivergedError: every learner update since the last log was skipped as
+                non-finite (the same on every rank: gradients are averaged across ranks).
+        """
+        skipped = self.losses.get("health/skipped_updates")
+        if skipped is not None and int(skipped) >= self.num_updates > 0:
+            raise TrainingDivergedError(self._diverged(self.num_updates))
+        counts = [self.stats[key] for key in HEALTH_COUNTS]
+        self.dist.sum_(self.stats["goals"], self.stats["length"], *counts)  # every rank's
         if not self.dist.is_main:
             self.timer.pop()
             self._reset_stats()
@@ -264,7 +351,12 @@ class Trainer:
             scalars["episode/length"] = float(self.stats["length"]) / episodes
             for goal in range(1, self.num_goals + 1):
                 scalars[f"episode/success_goal_{goal}"] = float(goals[goal]) / episodes
+        for key in HEALTH_COUNTS:
+            scalars[f"health/{key}"] = float(self.stats[key])
         for key, value in self.losses.items():
+            if key.startswith("health/"):  # counts, not means
+                scalars[key] = float(value)
+                continue
             mean = (value / max(self.num_updates, 1)).cpu()
             if mean.ndim == 0:
                 scalars[key] = float(mean)
@@ -282,13 +374,41 @@ class Trainer:
         )
         self._reset_stats()
 
+    def _diverged(self, updates: int) -> str:
+        return (
+            f"Training stopped at iteration {self.iteration}: all {updates} learner updates "
+            f"since the last log had non-finite losses or gradients and were skipped "
+            f"(health/skipped_updates in tensorboard), so the run cannot learn any more. "
+            + self._diverged_tail()
+        )
+
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the run bit-identically."""
-        state: dict[str, Any] = {
+    def requirements(self) -> dict[str, Any]:
+        """What a checkpoint must match to resume into this run, as dotted keys of its state:
+        algorithm and the settings that shape the networks, replay and modes; the task, its
+        version, settings (layout, episode length, ...) and spaces; the number of envs."""
+        info = self.info
+        return {
+            "config.algorithm": type(self.cfg).algorithm,
+            **{f"config.{key}": value for key, value in self.cfg.state_shape().items()},
             "task": self.task_name,
+            "task_version": int(info.get("task_version", 1)),
+            **{f"task_env.{key}": value for key, value in info.get("task_config", {}).items()},
             "obs_dim": self.algo.obs_dim,
             "act_dim": self.algo.act_dim,
+            "max_episode_length": self.max_episode_length,
+            "num_envs": self.num_envs,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run bit-identically, and what it depends on."""
+        state: dict[str, Any] = {
+            "task": self.task_name,
+            "task_version": int(self.info.get("task_version", 1)),
+            "task_env": dict(self.info.get("task_config", {})),
+            "obs_dim": self.algo.obs_dim,
+            "act_dim": self.algo.act_dim,
+            "max_episode_length": self.max_episode_length,
             "num_envs": self.num_envs,
             "config": config_to_dict(self.cfg),
             "iteration": self.iteration,
@@ -305,13 +425,49 @@ class Trainer:
                 state[name] = env.get_env_state()  # type: ignore[union-attr]
         return state
 
-    def save(self, path: Path) -> None:
-        """Write a checkpoint (rank 0). Under torchrun every rank first checks that all hold
-        the same networks, optimisers and modes; their digests go into `replica_digests`."""
+    def save(self, path: Path) -> Path:
+        """Write a checkpoint (rank 0) and make `nn/last.pth` the same file.
+
+        Under torchrun every rank first checks that all hold the same networks, optimisers and
+        modes; their digests go into `replica_digests`. Nothing is written when a network or
+        optimiser holds a non-finite value.
+
+        Returns:
+            `path`.
+
+        Raises:
+            TrainingDivergedError: non-finite weights (the last good checkpoint is named).
+            CheckpointError: the write failed, e.g. on a full disk (the previous file is kept).
+        """
         state = self.state_dict()
+        broken = [name for name, value in _floating(state["algo"]) if not _finite(value)]
+        if broken:
+            raise TrainingDivergedError(
+                f"Not writing checkpoint {path}: {', '.join(broken[:4])} hold non-finite values. "
+                + self._diverged_tail()
+            )
         digests = self.dist.check_replicas(state["algo"])
         if self.dist.is_main:
-            save_checkpoint({**state, "replica_digests": digests} if digests else state, path)
+            state = {**state, "replica_digests": digests} if digests else state
+            save_checkpoint(state, path, last_good=self.last_good)
+            last = path.parent / "last.pth"
+            if path != last:
+                link_checkpoint(path, last)
+        self.last_good = path
+        return path
+
+    def _diverged_tail(self) -> str:
+        good = (
+            f"The last good checkpoint is {self.last_good}; resume from it "
+            f"(checkpoint={self.last_good})"
+            if self.last_good is not None
+            else "No checkpoint was written before; start again"
+        )
+        return (
+            f"{good} with smaller learning rates (train.params.config."
+            f"{type(self.cfg).algorithm}.critic_lr, actor_lr), and check the task's "
+            f"observations and rewards for NaN."
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue a run from `state_dict` output (checked for compatibility first)."""
@@ -328,17 +484,34 @@ class Trainer:
         self._reset_stats()
 
     def restore(self, path: str | Path) -> None:
-        """Resume from a checkpoint file."""
-        state = load_checkpoint(
-            path,
-            expect={
-                "task": self.task_name,
-                "obs_dim": self.algo.obs_dim,
-                "act_dim": self.algo.act_dim,
-                "num_envs": self.num_envs,
-            },
-            expect_config=self.cfg.state_shape(),
-        )
+        """Resume from a checkpoint file, after checking that it fits this run."""
+        state = load_checkpoint(path)
+        if "task_env" not in state:
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r} was written by an earlier version that did not record "
+                f"what it depends on (task settings, episode length), so it cannot be resumed; "
+                f"it can still be played (test=True), or start a new run without checkpoint=."
+            )
+        check_compatible(path, state, self.requirements(), "resume")
         if not self.dist.is_main:  # the checkpoint's replay, envs and random streams are rank 0's
             state = keep_local_state(state, self.state_dict())
         self.load_state_dict(state)
+        self.last_good = Path(path)
+
+
+def _floating(tree: Any, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+    """(name, tensor) of every floating tensor in a nested state dict, the replay left out."""
+    if isinstance(tree, Tensor):
+        if tree.is_floating_point():
+            yield prefix, tree
+    elif isinstance(tree, dict):
+        for key, value in tree.items():
+            if key != "replay":
+                yield from _floating(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            yield from _floating(value, f"{prefix}[{index}]")
+
+
+def _finite(tensor: Tensor) -> bool:
+    return bool(torch.isfinite(tensor).all())

@@ -102,11 +102,11 @@ def test_checkpoint_errors_name_the_problem(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "missing.pth")
     foreign = tmp_path / "foreign.pth"
     torch.save({"actor": {}}, foreign)
-    with pytest.raises(CheckpointError, match="not a DDiffPG checkpoint"):
+    with pytest.raises(CheckpointError, match="not a checkpoint of this version"):
         load_checkpoint(foreign)
 
     other = make_trainer(tmp_path / "other", max_iterations=3, num_envs=6)
-    with pytest.raises(CheckpointError, match="num_envs=8, this run has num_envs=6"):
+    with pytest.raises(CheckpointError, match="num_envs: checkpoint 8, this run 6"):
         other.restore(good)
     bigger = make_trainer(tmp_path / "bigger", max_iterations=3, memory_size=128)
     with pytest.raises(CheckpointError, match="memory_size"):

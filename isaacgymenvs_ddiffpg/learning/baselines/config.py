@@ -43,6 +43,7 @@ class TD3Config(BaselineConfig, TargetSmoothingConfig):
 
     algorithm: ClassVar[str] = "td3"
 
+    SHAPE_FIELDS: ClassVar[tuple[str, ...]] = ("actor_hidden",)
     actor_hidden: list[int] = field(default_factory=lambda: [512, 256, 128])
     policy_delay: int = 2
 
@@ -61,6 +62,7 @@ class SACConfig(BaselineConfig):
 
     algorithm: ClassVar[str] = "sac"
 
+    SHAPE_FIELDS: ClassVar[tuple[str, ...]] = ("actor_hidden",)
     actor_hidden: list[int] = field(default_factory=lambda: [512, 256, 128])
     alpha_lr: float = 0.005
     init_alpha: float = 0.1
