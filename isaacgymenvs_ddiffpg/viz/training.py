@@ -1,5 +1,6 @@
 """What a training run shows: eval videos every `capture_video_freq` iterations, the mode atlas
-at every re-clustering, and (with `headless=False`) the viewer on one training env."""
+and the learning curves at every evaluation, and (with `headless=False`) the viewer on one
+training env."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from isaacgymenvs_ddiffpg.viz.config import VizConfig
-from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig
+from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig, mode_label
 
 if TYPE_CHECKING:  # the atlas pulls in matplotlib: imported when an atlas is drawn
     from isaacgymenvs_ddiffpg.viz.atlas import ModeLearner
@@ -19,7 +20,8 @@ class TrainingViz:
     `publish` after it.
 
     Args:
-        run_dir: the run folder (`videos/` and `modes/` are written there).
+        run_dir: the run folder (`videos/` and `modes/` are written there; the learning curves
+            are `modes/<task>_curves.png`, their history `modes/<task>_curves.jsonl`).
         task_name: names the files.
         video: video settings (`capture` off: no videos).
         mode_atlas: draw the atlas at each re-clustering.
@@ -42,6 +44,7 @@ class TrainingViz:
         self.viewer: Any = None
         self.next_video_iteration = 0
         self.pending: EpisodeRecorder | None = None
+        self.curves: Any = None  # the run's `LearningCurves`, made at the first evaluation
 
     @classmethod
     def from_config(cls, viz: VizConfig, run_dir: Path, task_name: str) -> TrainingViz:
@@ -67,7 +70,9 @@ class TrainingViz:
 
             self.want_viewer = False  # asked once; reset below if a window opened
             task = getattr(env, "task", None)
-            self.viewer = EnvViewer.open(task, self.viewer_env) if task is not None else None
+            label = f"training, env {self.viewer_env}"
+            if task is not None:
+                self.viewer = EnvViewer.open(task, self.viewer_env, label=label)
             self.want_viewer = self.viewer is not None
         if self.viewer is not None and not self.viewer.sync():
             self.viewer, self.want_viewer = None, False  # window closed: go on headless
@@ -78,7 +83,8 @@ class TrainingViz:
         if not self.video.capture or task is None or iteration < self.next_video_iteration:
             return None
         self.next_video_iteration = (iteration // self.video.freq + 1) * self.video.freq
-        self.pending = EpisodeRecorder(task, 0, self.video)
+        label = f"{mode_label(0)}, iteration {iteration}"
+        self.pending = EpisodeRecorder(task, 0, self.video, label=label)
         return self.pending
 
     def publish(
@@ -90,15 +96,30 @@ class TrainingViz:
         writer: Any,
         step: int,
     ) -> None:
-        """After an evaluation: write the pending video and the mode atlas."""
+        """After an evaluation: write the pending video, the learning curves and the mode atlas.
+
+        Args:
+            algo: the agent (its replay and modes are drawn).
+            eval_env: the evaluation vecenv (its task gives the atlas's map).
+            table: the evaluation's success table (`mode_<k>` keys; `mode_0`: z = 0).
+            iteration: the training iteration.
+            writer: tensorboard `SummaryWriter` (None: no atlas).
+            step: env steps so far.
+        """
         if self.pending is not None and self.pending.frames:
             name = f"{self.task_name}_mode0_iter{iteration}"
             self.pending.write(self.run_dir / "videos" / f"{name}.mp4")
             if writer is not None:
                 self.pending.add_to_tensorboard(writer, "videos/eval_mode0", step)
         self.pending = None
+        from isaacgymenvs_ddiffpg.viz.curves import EvalRecord, LearningCurves
+
+        if self.curves is None:
+            png = self.run_dir / "modes" / f"{self.task_name}_curves.png"
+            self.curves = LearningCurves(png, f"{self.task_name}: learning curves")
+        self.curves.append(EvalRecord.from_table(table, step, len(algo.mode_ids)))
         if self.mode_atlas and writer is not None and algo.learns_modes:
-            from isaacgymenvs_ddiffpg.viz.atlas import MazeMap, replay_trajectories, write_atlas
+            from isaacgymenvs_ddiffpg.viz.atlas import replay_trajectories, task_map, write_atlas
 
             rates = {
                 int(key.removeprefix("mode_")): value
@@ -107,7 +128,7 @@ class TrainingViz:
             }
             write_atlas(
                 replay_trajectories(algo, rates),
-                MazeMap.of_task(getattr(eval_env, "task", None)),
+                task_map(getattr(eval_env, "task", None)),
                 self.run_dir / "modes" / f"{self.task_name}_iter{iteration}.png",
                 f"{self.task_name}: modes at iteration {iteration} ({step} env steps)",
                 writer,

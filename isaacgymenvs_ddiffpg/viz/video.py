@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from dataclasses import dataclass
@@ -82,21 +83,62 @@ def render_frame(task: Any, env_id: int, config: VideoConfig) -> np.ndarray:
         ) from err
 
 
+def mode_label(mode: int, replan: bool = False) -> str:
+    """What a video or the viewer says is being played: "mode 2", "z = 0 (the policy picks)"."""
+    name = "z = 0 (the policy picks)" if mode == 0 else f"mode {mode}"
+    return f"{name}, replanning" if replan else name
+
+
+def draw_label(frame: np.ndarray, text: str) -> np.ndarray:
+    """Write `text` in white on a dark box in the top-left corner of a frame.
+
+    Args:
+        frame: (height, width, 3) uint8 picture.
+        text: the label (one line).
+
+    Returns:
+        A (height, width, 3) uint8 copy with the label.
+    """
+    from PIL import Image, ImageDraw
+
+    height = frame.shape[0]
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    font = _font(max(9, height // 30))
+    pad = max(2, height // 120)
+    left, top, right, bottom = draw.textbbox((2 * pad, 2 * pad), text, font=font)
+    draw.rectangle((pad, pad, right + pad, bottom + pad), fill=(20, 20, 20))
+    draw.text((2 * pad, 2 * pad), text, fill=(255, 255, 255), font=font)
+    return np.asarray(image)
+
+
+@functools.cache
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
 class EpisodeRecorder:
-    """Collects the frames of env `env_id` while its first episode runs (a `run_episodes` hook).
+    """Collects the frames of env `env_id` while its first episode runs (a `run_episodes` hook),
+    each with a label of what is played and the episode's step.
 
     Args:
         task: the `VecTask` being played (its env `env_id` is rendered).
         env_id: which env to film.
         config: camera and frame size.
+        label: what is played, e.g. `mode_label(2)` ("mode 2"); None: "env <env_id>".
     """
 
-    def __init__(self, task: Any, env_id: int, config: VideoConfig) -> None:
+    def __init__(
+        self, task: Any, env_id: int, config: VideoConfig, label: str | None = None
+    ) -> None:
         if not 0 <= env_id < task.num_envs:
             raise ConfigError(
                 f"Cannot film env {env_id}: the task has envs 0..{task.num_envs - 1}."
             )
         self.task, self.env_id, self.config = task, env_id, config
+        self.label = label if label is not None else f"env {env_id}"
         self.fps = max(1, round(1.0 / float(task.dt)))
         self.frames: list[np.ndarray] = []
 
@@ -105,7 +147,8 @@ class EpisodeRecorder:
         if step == 0:
             self.frames = []
         if not bool(finished[self.env_id]):
-            self.frames.append(render_frame(self.task, self.env_id, self.config))
+            frame = render_frame(self.task, self.env_id, self.config)
+            self.frames.append(draw_label(frame, f"{self.label} | step {step}"))
 
     def write(self, path: Path) -> Path:
         """Write the frames as an H.264 mp4 at the task's real-time rate."""

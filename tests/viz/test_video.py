@@ -13,7 +13,13 @@ from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes
 from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
-from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig, add_video, render_frame
+from isaacgymenvs_ddiffpg.viz.video import (
+    EpisodeRecorder,
+    VideoConfig,
+    add_video,
+    mode_label,
+    render_frame,
+)
 
 SMALL = VideoConfig(width=96, height=64)
 
@@ -61,3 +67,23 @@ def test_recorded_episode_decodes_with_its_frame_count_and_size(tmp_path: Path) 
     (image,) = events.Images("videos/eval_mode0")
     assert image.step == 7 and (image.width, image.height) == (96, 64)
     assert image.encoded_image_string[:6] == b"GIF89a"
+
+
+def test_every_frame_says_what_is_played_and_the_step() -> None:
+    config = VideoConfig(width=240, height=160)
+    task = make_task("PointMazeV1", num_envs=2, seed=0)
+    recorder = EpisodeRecorder(task, 1, config, label=mode_label(2))
+    assert recorder.label == "mode 2" and EpisodeRecorder(task, 1, config).label == "env 1"
+    assert mode_label(0) == "z = 0 (the policy picks)"
+    assert mode_label(1, replan=True) == "mode 1, replanning"
+    plain = render_frame(task, 1, config)
+    recorder(0, torch.zeros(2, dtype=torch.bool))
+    recorder(7, torch.zeros(2, dtype=torch.bool))
+    first, later = recorder.frames
+    changed = np.abs(first.astype(int) - plain.astype(int)).max(axis=-1) > 0
+    rows, cols = np.nonzero(changed)
+    assert rows.max() < 30 and cols.max() < 160  # only the label box at the top left changed
+    white = (first[:30].min(axis=-1) > 200) & (np.ptp(first[:30].astype(int), axis=-1) < 30)
+    assert white.sum() > 20  # white text on the dark box
+    assert (first[:30] != later[:30]).any()  # "step 0" became "step 7"
+    assert (first[30:] == later[30:]).all()
