@@ -16,7 +16,9 @@ class AgentConfig:
 
     Attributes (critic):
         critic_hidden: critic MLP widths (two heads each).
-        num_atoms, v_min: C51 support.
+        num_atoms: C51 atoms.
+        v_min: bottom of the value support; None: -v_max (SAC's soft values are negative where
+            its policy is confident).
         v_max: top of the value support; None: 1.2 x the task's largest success reward (the
             released [0, 5] clipped rewards of 10 and 20 to the same value).
     Attributes (optimisation):
@@ -53,7 +55,7 @@ class AgentConfig:
 
     critic_hidden: list[int] = field(default_factory=lambda: [512, 256, 128])
     num_atoms: int = 51
-    v_min: float = 0.0
+    v_min: float | None = 0.0
     v_max: float | None = None
 
     actor_lr: float = 3e-4
@@ -133,6 +135,8 @@ class DiffusionActorConfig(TargetSmoothingConfig):
         action_flat_grad: slope |dQ/da| below which the ascent barely moves an action (added to
             Adam's epsilon per sample; 0 as released: every step has size action_lr, so actions
             drift to the bounds wherever the critic is flat, e.g. when pushing into a wall).
+            DDiffPG applies it to the mode critics' ascent only: Q_explore, which learns only
+            the intrinsic reward, has slopes about as small everywhere (~0.002 on PointMazeV1).
     """
 
     SHAPE_FIELDS: ClassVar[tuple[str, ...]] = ("denoising_steps", "time_dim", "actor_hidden")

@@ -111,6 +111,7 @@ class AgentCore(Generic[ConfigT, ActorT]):
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.v_max = cfg.v_max if cfg.v_max is not None else 1.2 * spec.max_reward
+        self.v_min = cfg.v_min if cfg.v_min is not None else -self.v_max
         self.critic = self._make_critic(num_groups=1)
         self.critic_target = copy.deepcopy(self.critic)
         self.critic_opt = self._make_critic_opt(num_groups=1)
@@ -135,7 +136,7 @@ class AgentCore(Generic[ConfigT, ActorT]):
             self.act_dim,
             tuple(cfg.critic_hidden),
             cfg.num_atoms,
-            cfg.v_min,
+            self.v_min,
             self.v_max,
         ).to(self.device)
 

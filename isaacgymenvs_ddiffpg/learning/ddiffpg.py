@@ -10,7 +10,7 @@ from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
 from isaacgymenvs_ddiffpg.learning.core import AgentCore, EnvSpec, smooth_target_action
-from isaacgymenvs_ddiffpg.learning.critics import critic_loss, remap_groups, soft_update
+from isaacgymenvs_ddiffpg.learning.critics import critic_loss, group_soft_update, remap_groups
 from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
 from isaacgymenvs_ddiffpg.learning.discovery import Discovery, discover_modes
 from isaacgymenvs_ddiffpg.learning.distributed import Distributed
@@ -18,6 +18,30 @@ from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
 from isaacgymenvs_ddiffpg.learning.group_adamw import guarded_step, make_adamw
 from isaacgymenvs_ddiffpg.learning.modes import ModeEmbeddings
 from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
+
+
+def actor_embeddings(
+    group_z: Tensor, per_group: int, zero_prob: float, generator: torch.Generator
+) -> Tensor:
+    """The mode embeddings the actor is cloned under: each mode sample keeps its group's z_k or,
+    with probability `zero_prob`, gets z = 0 (the policy that picks the mode itself); the
+    exploration group (row 0) always keeps z_explore.
+
+    Args:
+        group_z: (G, E) z of each group, z_explore first.
+        per_group: B, samples per group.
+        zero_prob: chance of z = 0 for a mode sample.
+        generator: generator on ``group_z.device``.
+
+    Returns:
+        z: (G, B, E).
+    """
+    num_groups = group_z.shape[0]
+    z = group_z[:, None, :].expand(num_groups, per_group, -1)
+    drop = torch.rand((num_groups, per_group, 1), device=group_z.device, generator=generator)
+    drop = drop < zero_prob
+    drop[0] = False
+    return torch.where(drop, 0.0, z)
 
 
 class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
@@ -144,17 +168,22 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 next_action,
                 (~batch["terminated"]).to(reward.dtype),
                 cfg.gamma,
-                batch["has_data"].to(reward.dtype),  # a mode left without data is not trained
+                batch["has_data"].to(reward.dtype),
             )
             self.critic_opt.zero_grad()
             loss.backward()
             self.dist.average_gradients(self.critic.parameters())
-            self.critic_opt.step(skip=~torch.isfinite(loss))  # no step on a non-finite update
-            soft_update(self.critic_target, self.critic, cfg.tau)
+            # no step on a non-finite update; a mode left without data is not trained
+            self.critic_opt.step(skip=~torch.isfinite(loss), active=batch["has_data"])
+            group_soft_update(self.critic_target, self.critic, cfg.tau, batch["has_data"])
 
         with record_function("update/target_actions"):
             # 5. Target actions: Adam ascent on each group's own, just-updated min(Q1, Q2),
             #    clamped to the action bounds and written back into the replay.
+            # `action_flat_grad` holds for the mode critics; Q_explore, which learns only the
+            # small intrinsic reward, has slopes of its size everywhere and ascends without it.
+            flat = torch.full((num_groups,), cfg.action_flat_grad, device=self.device)
+            flat[0] = 0.0
             target_action = improve_target_actions(
                 self.critic.q,
                 obs,
@@ -162,7 +191,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 cfg.action_steps,
                 cfg.action_lr,
                 max_grad_norm=cfg.max_grad_norm,
-                flat_grad=cfg.action_flat_grad,
+                flat_grad=flat,
             )
             finite = torch.isfinite(target_action).all(dim=-1, keepdim=True)
             keep = batch["has_data"][:, None, None] & finite
@@ -173,12 +202,15 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             # 6. One diffusion behaviour-cloning step on the concatenation of all groups'
             #    (s + z_group, a_target); a share of the mode samples uses z = 0, which keeps
             #    z = 0 the multimodal policy that lets the sampler choose the mode.
-            drop = torch.rand((num_groups, per_group, 1), device=self.device, generator=gen)
-            drop = drop < cfg.zero_embedding_prob
-            drop[0] = False
-            actor_z = torch.where(drop, 0.0, z)
+            actor_z = actor_embeddings(self.group_z, per_group, cfg.zero_embedding_prob, gen)
+            # A mode left without data drew group 0's samples with its own stale targets: it
+            # is not cloned, as its critic is not trained.
+            has_data = batch["has_data"][:, None].expand(num_groups, per_group).flatten()
             actor_loss = self.actor.loss(
-                torch.cat((obs, actor_z), dim=-1).flatten(0, 1), target_action.flatten(0, 1), gen
+                torch.cat((obs, actor_z), dim=-1).flatten(0, 1),
+                target_action.flatten(0, 1),
+                gen,
+                weight=has_data.to(obs.dtype),
             )
             self.actor_opt.zero_grad()
             actor_loss.backward()

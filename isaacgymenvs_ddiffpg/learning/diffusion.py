@@ -317,7 +317,11 @@ class DiffusionPolicy(nn.Module):
         return action
 
     def loss(
-        self, cond: Tensor, target_action: Tensor, generator: torch.Generator | None = None
+        self,
+        cond: Tensor,
+        target_action: Tensor,
+        generator: torch.Generator | None = None,
+        weight: Tensor | None = None,
     ) -> Tensor:
         """Simplified DDPM loss E_{k, eps} ||eps - eps_theta(a_k, k, cond)||^2 (Ho et al. eq. 14).
 
@@ -325,6 +329,8 @@ class DiffusionPolicy(nn.Module):
             cond: (B, cond_dim) state and mode embedding.
             target_action: (B, act_dim) actions to behaviour-clone.
             generator: optional generator on ``cond.device`` for k and eps.
+            weight: (B,) optional 0/1 mask of the samples to learn from (the loss is the mean
+                over the kept samples; none kept gives 0).
 
         Returns:
             loss: scalar, mean over batch and action dims.
@@ -343,4 +349,7 @@ class DiffusionPolicy(nn.Module):
         time_table = self.net.project_time(self.denoising_steps, cond.device)
         time_proj = F.one_hot(k, self.denoising_steps).to(time_table.dtype) @ time_table
         eps_hat = self.net.eps_from(noisy_action, time_proj, self.net.project_cond(cond))
-        return F.mse_loss(eps_hat, noise)
+        if weight is None:
+            return F.mse_loss(eps_hat, noise)
+        per_sample = (eps_hat - noise).square().mean(dim=-1)
+        return (per_sample * weight).sum() / weight.sum().clamp_min(1.0)

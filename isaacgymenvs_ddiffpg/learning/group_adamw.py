@@ -43,7 +43,7 @@ class GroupAdamW:
             param.grad = None
 
     @torch.no_grad()
-    def step(self, skip: Tensor | None = None) -> Tensor:
+    def step(self, skip: Tensor | None = None, active: Tensor | None = None) -> Tensor:
         """Clip each group's gradient to ``max_grad_norm`` and apply one AdamW step.
 
         A step whose gradient has a non-finite entry (in any group), or for which ``skip`` is
@@ -53,6 +53,8 @@ class GroupAdamW:
 
         Args:
             skip: 0-d bool, skip this step (e.g. the loss was not finite).
+            active: (G,) bool, the groups to step; the others keep parameters, moments and step
+                count (a group without data is not decayed or moved by its momentum either).
 
         Returns:
             grad_norm: (G,) per-group gradient norms before clipping (non-finite where a
@@ -71,8 +73,9 @@ class GroupAdamW:
         if skip is not None:
             ok = ok & ~skip
         self.skipped = ~ok
+        go = ok.expand(groups) if active is None else ok & active  # (G,) groups that step
         beta1, beta2 = self.betas
-        self.step_count += ok.to(self.step_count.dtype)
+        self.step_count += go.to(self.step_count.dtype)
         count = self.step_count.clamp(min=1.0)  # a skipped first step must not divide by 0
         step_size = (self.lr / (1.0 - beta1**count)).unsqueeze(1)
         bias_correction2_sqrt = (1.0 - beta2**count).sqrt().unsqueeze(1)
@@ -86,9 +89,10 @@ class GroupAdamW:
             new_avg_sq = (exp_avg_sq * beta2).addcmul_(grad, grad, value=1.0 - beta2)
             denom = (new_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
             new_value.sub_(step_size * new_avg / denom)
-            value.copy_(torch.where(ok, new_value, value))
-            exp_avg.copy_(torch.where(ok, new_avg, exp_avg))
-            exp_avg_sq.copy_(torch.where(ok, new_avg_sq, exp_avg_sq))
+            rows = go.unsqueeze(1)
+            value.copy_(torch.where(rows, new_value, value))
+            exp_avg.copy_(torch.where(rows, new_avg, exp_avg))
+            exp_avg_sq.copy_(torch.where(rows, new_avg_sq, exp_avg_sq))
         return grad_norm
 
     @torch.no_grad()

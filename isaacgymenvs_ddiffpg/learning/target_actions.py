@@ -20,7 +20,7 @@ def improve_target_actions(
     max_grad_norm: float | None = 1.0,
     bound: float = 1.0 - 1e-5,
     betas: tuple[float, float] = (0.9, 0.999),
-    flat_grad: float = 0.0,
+    flat_grad: float | Tensor = 0.0,
 ) -> Tensor:
     """Improve stored target actions by Adam ascent on each group's own critic (DDiffPG 1.2).
 
@@ -45,7 +45,9 @@ def improve_target_actions(
             Adam's denominator, so a step is about ``lr * g / (|g| + flat_grad)``. 0 (released):
             every step has size ``lr`` whatever the slope, so where the critic is flat in a
             direction (e.g. pushing into a wall) noise walks the action to the bound, where it
-            stays. With ``flat_grad`` > 0 such directions barely move.
+            stays. With ``flat_grad`` > 0 such directions barely move. A (G,) tensor gives each
+            group its own (a critic whose slopes are small everywhere, such as one learning only
+            the small intrinsic reward, needs a smaller one, or none).
 
     Returns:
         improved: (G, B, act_dim) detached target actions.
@@ -55,7 +57,10 @@ def improve_target_actions(
     action = target_action.detach().clamp(-bound, bound)
     exp_avg = torch.zeros_like(action)
     exp_avg_sq = torch.zeros_like(action)
-    eps = eps + flat_grad / action.shape[1]  # the loss is a batch mean: grads carry 1 / B
+    flat = torch.as_tensor(flat_grad, dtype=action.dtype, device=action.device)
+    if flat.dim() == 1:
+        flat = flat.view(-1, 1, 1)
+    denom_floor = eps + flat / action.shape[1]  # the loss is a batch mean: grads carry 1 / B
     for step in range(1, steps + 1):
         # 1. Gradient of each group's loss -mean_b min(Q1, Q2) with respect to its actions.
         with torch.enable_grad():
@@ -71,6 +76,6 @@ def improve_target_actions(
         exp_avg.lerp_(grad, 1.0 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
         step_size = lr / (1.0 - beta1**step)
-        denom = (exp_avg_sq.sqrt() / (1.0 - beta2**step) ** 0.5).add_(eps)
+        denom = (exp_avg_sq.sqrt() / (1.0 - beta2**step) ** 0.5).add_(denom_floor)
         action = (action - step_size * exp_avg / denom).clamp(-bound, bound)
     return action

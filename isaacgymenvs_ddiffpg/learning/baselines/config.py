@@ -58,9 +58,13 @@ class SACConfig(BaselineConfig):
         init_alpha: starting entropy temperature.
         target_entropy: entropy the temperature steers to (None: -act_dim, as released).
         log_std_min, log_std_max: bounds of the Gaussian's log standard deviation.
+        v_min: None (here the default): -v_max. The soft target r - gamma alpha log pi(a'|s')
+            is negative where the policy is confident (log pi > 0); a support starting at 0
+            clipped those values to 0.
     """
 
     algorithm: ClassVar[str] = "sac"
+    v_min: float | None = None
 
     SHAPE_FIELDS: ClassVar[tuple[str, ...]] = ("actor_hidden",)
     actor_hidden: list[int] = field(default_factory=lambda: [512, 256, 128])

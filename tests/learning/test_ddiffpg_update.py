@@ -1,0 +1,135 @@
+"""The rules of DDiffPG's update on a tiny replay: which reward each critic learns, which
+embedding each actor sample gets, and that a mode left without data is not touched."""
+
+from __future__ import annotations
+
+import torch
+
+from isaacgymenvs_ddiffpg.learning.agents import make_agent
+from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.core import EnvSpec
+from isaacgymenvs_ddiffpg.learning.ddiffpg import DDiffPG, actor_embeddings
+from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
+
+NUM_ENVS, LENGTH = 8, 4
+
+
+def agent(**overrides) -> DDiffPG:
+    """DDiffPG on 2-d positions with 1-d actions; tiny networks, no intrinsic reward."""
+    cfg = DDiffPGConfig(
+        **{
+            "critic_hidden": [32, 32],
+            "num_atoms": 21,
+            "actor_hidden": [32],
+            "time_dim": 8,
+            "novelty_hidden": [16],
+            "novelty_out_dim": 8,
+            "batch_size": 128,
+            "memory_size": 64,
+            "action_steps": 2,
+            "critic_lr": 3e-3,
+            "intrinsic_scale": 0.0,
+            "cluster_threshold": 5.0,
+            **overrides,
+        }
+    )
+    algo = make_agent(cfg, EnvSpec(2, 1, 2, LENGTH, NUM_ENVS, 10.0), "cpu", seed=0)
+    assert isinstance(algo, DDiffPG)
+    return algo
+
+
+def fill(algo: DDiffPG, episodes: int = 4) -> None:
+    """Envs 0-3 walk right and reach the goal on their third step (reward 10, terminal); envs
+    4-7 walk up and time out after 4 steps with no reward."""
+    gen = torch.Generator().manual_seed(1)
+    right = torch.arange(NUM_ENVS) < 4
+    for _ in range(episodes):
+        pos = torch.zeros(NUM_ENVS, 2)
+        for step in range(LENGTH):
+            action = torch.rand(NUM_ENVS, 1, generator=gen) * 2 - 1
+            move = torch.where(right[:, None], torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
+            nxt = pos + move
+            goal = right & (step == 2)
+            timeout = ~right & (step == LENGTH - 1)
+            done = goal | timeout
+            algo.replay.add(pos, action, 10.0 * goal, nxt, goal, done, goal.long())
+            pos = torch.where(done[:, None], torch.zeros(2), nxt)
+
+
+def test_explore_critic_learns_intrinsic_only_and_mode_critics_extrinsic_too() -> None:
+    algo = fill_and_discover(agent())
+    for _ in range(300):
+        algo.update()
+    at_goal = torch.tensor([[[1.0, 0.0]] * 8])  # one step before the goal, any action
+    action = torch.linspace(-1, 1, 8).view(1, 8, 1)
+    q = algo.critic.q(at_goal.expand(2, -1, -1), action.expand(2, -1, -1))
+    assert q[0].abs().max() < 1.0  # Q_explore: intrinsic reward only, here 0
+    assert q[1].min() > 6.0  # Q_1: the success reward of 10 one step ahead
+
+
+def fill_and_discover(algo: DDiffPG) -> DDiffPG:
+    fill(algo)
+    found = algo.discover_modes()
+    assert algo.num_groups == 2, found.plan
+    return algo
+
+
+def test_exploration_samples_keep_z_explore_mode_samples_drop_to_zero() -> None:
+    group_z = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    gen = torch.Generator().manual_seed(0)
+    always = actor_embeddings(group_z, 50, 1.0, gen)
+    assert torch.equal(always[0], group_z[0].expand(50, 2))  # group 0 never drops its z
+    assert not always[1:].any()
+    never = actor_embeddings(group_z, 50, 0.0, gen)
+    assert torch.equal(never, group_z[:, None, :].expand(3, 50, 2))
+    some = actor_embeddings(group_z, 4000, 0.25, gen)
+    dropped = (some[1:] == 0).all(dim=-1).float().mean()
+    assert 0.22 < float(dropped) < 0.28 and (some[0] != 0).all()
+
+
+def test_a_mode_without_data_keeps_its_critic_target_and_samples() -> None:
+    algo = fill_and_discover(agent())
+    algo.replay.set_groups(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+    for _ in range(3):  # Adam moments of both groups are warm
+        algo.update()
+    algo.replay.set_groups(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+
+    def snapshot() -> dict[str, list[torch.Tensor]]:
+        def group(params, g: int) -> list[torch.Tensor]:
+            return [p.detach().view(2, 2, -1)[g].clone() for p in params]
+
+        opt = algo.critic_opt
+        return {
+            "critic": group(algo.critic.parameters(), 1),
+            "target": group(algo.critic_target.parameters(), 1),
+            "moments": [m.view(2, -1)[1].clone() for m in opt.exp_avg],
+            "step": [opt.step_count[1].clone()],
+            "target_actions": [algo.replay.target_action[1].clone()],
+            "explore": group(algo.critic.parameters(), 0),
+        }
+
+    before = snapshot()
+    for _ in range(5):
+        stats = algo.update()
+    assert bool(stats["health/skipped_updates"] == 0)
+    after = snapshot()
+    for key in ("critic", "target", "moments", "step", "target_actions"):
+        for then, now in zip(before[key], after[key], strict=True):
+            assert torch.equal(then, now), f"mode 1's {key} changed without data"
+    explore = zip(before["explore"], after["explore"], strict=True)
+    assert any(not torch.equal(then, now) for then, now in explore)  # Q_explore did train
+
+
+def test_masked_clone_loss_is_the_mean_over_kept_samples() -> None:
+    torch.manual_seed(0)
+    actor = DiffusionPolicy(3, 2, 5, 8, (16,))
+    cond, target = torch.randn(6, 3), torch.rand(6, 2) * 2 - 1
+
+    def loss(weight: torch.Tensor | None) -> torch.Tensor:
+        return actor.loss(cond, target, torch.Generator().manual_seed(7), weight)
+
+    each = torch.stack([loss(torch.eye(6)[i]) for i in range(6)])
+    mask = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])
+    torch.testing.assert_close(loss(mask), each[mask.bool()].mean())
+    torch.testing.assert_close(loss(torch.ones(6)), loss(None))
+    assert loss(torch.zeros(6)) == 0
