@@ -19,7 +19,7 @@ from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, succe
 from isaacgymenvs_ddiffpg.learning.replan import ReplanConfig, Replanner
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 from isaacgymenvs_ddiffpg.viz.config import VizConfig
-from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig
+from isaacgymenvs_ddiffpg.viz.video import EpisodeRecorder, VideoConfig, mode_label
 
 
 @dataclass
@@ -155,7 +155,7 @@ class Player:
                 cfg.window,
                 cfg.resolved_min_progress(float(self.info.get("coverage_cell", 1.0))),
             )
-        recorder = self._recorder() if film else None
+        recorder = self._recorder(mode_label(mode, replan)) if film else None
         result = run_episodes(
             algo,
             self.env,
@@ -172,13 +172,13 @@ class Player:
             result["video"] = recorder.write(self.options.run_dir / "videos" / name)  # type: ignore[assignment]
         return result
 
-    def _recorder(self) -> EpisodeRecorder:
+    def _recorder(self, label: str) -> EpisodeRecorder:
         if self.task is None or self.options.run_dir is None:
             raise ConfigError(
                 "capture_video=True needs a task that can render (a VecTask behind the vecenv) "
                 "and a run folder to write videos/ into."
             )
-        return EpisodeRecorder(self.task, self.options.viewer_env, self.options.video)
+        return EpisodeRecorder(self.task, self.options.viewer_env, self.options.video, label)
 
     def _open_viewer(self, modes: list[int]) -> None:
         """With headless=False, play in MuJoCo's viewer until its window is closed."""
@@ -286,20 +286,22 @@ class Player:
         return report
 
     def _atlas(self, log: EpisodeLog, summary: dict[str, Any]) -> Path:
-        """Successful played episodes coloured by the mode played (replanned ones left out)."""
+        """Played episodes coloured by the mode played, failed ones faint (replanned ones left
+        out)."""
         from torch.utils.tensorboard import SummaryWriter
 
-        from isaacgymenvs_ddiffpg.viz.atlas import MazeMap, ModeTrajectories, write_atlas
+        from isaacgymenvs_ddiffpg.viz.atlas import ModeTrajectories, task_map, write_atlas
 
         assert self.options.run_dir is not None
         run_dir = self.options.run_dir
         episodes = log.columns()
-        shown = (episodes["goal"] > 0) & ~episodes["replanned"]
+        shown = ~episodes["replanned"]
         trajectories = ModeTrajectories(
             paths=episodes["path"][shown],
             lengths=episodes["length"][shown] + 1,
             modes=episodes["mode"][shown],
             success_rate={int(m): t["success_rate"] for m, t in summary["modes"].items()},
+            success=episodes["goal"][shown] > 0,
         )
         name = f"{self.task_name or 'task'}_play_iter{self.iteration}"
         writer = SummaryWriter(str(run_dir / "summaries"))
@@ -307,7 +309,7 @@ class Player:
             path = run_dir / "modes" / f"{name}.png"
             write_atlas(
                 trajectories,
-                MazeMap.of_task(self.task),
+                task_map(self.task),
                 path,
                 f"{self.task_name}: played modes, checkpoint iteration {self.iteration}",
                 writer,

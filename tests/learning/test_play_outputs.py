@@ -51,7 +51,12 @@ def test_training_writes_eval_videos_and_mode_atlases(trained: Path) -> None:
     frames = np.stack(list(iio.imiter(trained / "videos" / "PointMazeV1_mode0_iter30.mp4")))
     assert frames.shape[1:] == (48, 64, 3) and 2 <= frames.shape[0] <= 40
     atlases = sorted(p.name for p in (trained / "modes").iterdir())
-    assert atlases == ["PointMazeV1_iter30.png", "PointMazeV1_iter40.png"]
+    assert atlases == [
+        "PointMazeV1_curves.jsonl",
+        "PointMazeV1_curves.png",
+        "PointMazeV1_iter30.png",
+        "PointMazeV1_iter40.png",
+    ]
     events = EventAccumulator(str(trained / "summaries")).Reload()
     assert [e.step for e in events.Images("modes/atlas")] == [30 * 8, 40 * 8]  # env steps
     assert len(events.Images("videos/eval_mode0")) == 1
