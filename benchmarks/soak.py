@@ -26,17 +26,11 @@ from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
 from isaacgymenvs_ddiffpg.utils.errors import CheckpointError
 
 REPO = Path(__file__).resolve().parent.parent
+SAVE = "train.params.config.ddiffpg.save_interval"
+BUDGET = "train.params.config.ddiffpg.max_env_steps=1000000000"  # the clock ends the run
 RUNS = {
-    "PointMazeV1": [
-        "task=PointMazeV1",
-        "num_envs=32",
-        "train.params.config.ddiffpg.save_interval=2000",
-    ],
-    "AntMazeV1": [
-        "task=AntMazeV1",
-        "num_envs=256",
-        "train.params.config.ddiffpg.save_interval=500",
-    ],
+    "PointMazeV1": ["task=PointMazeV1", "num_envs=32", f"{SAVE}=2000", BUDGET],
+    "AntMazeV1": ["task=AntMazeV1", "num_envs=256", f"{SAVE}=500", BUDGET],
 }
 
 
