@@ -164,6 +164,10 @@ class DDiffPGConfig(DiffusionActorConfig):
         exploration_fix_ratio: exploit share of "fixed".
         cluster_threshold: DTW threshold of average linkage (None: 0.7 x largest merge).
         max_modes: more clusters than this are merged into one.
+        min_mode_size: a cluster becomes a mode (a critic, an embedding, a share of the batch
+            and of the envs) only once it holds this many successful trajectories; smaller ones
+            stay exploration data. The released settings made every cluster a mode, so two
+            chance successes became two "modes" that split the batch and the envs.
         resample_len: resample paths to this many points before DTW (None: full length; the
             released settings resample non-maze tasks to the mean success length).
     """
@@ -179,6 +183,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     exploration_fix_ratio: float = 0.5
     cluster_threshold: float | None = None
     max_modes: int = 10
+    min_mode_size: int = 5
     resample_len: int | None = None
 
     def __post_init__(self) -> None:

@@ -266,6 +266,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 self.rng,
                 self.cfg.resample_len,
                 self.cfg.max_modes,
+                self.cfg.min_mode_size,
             ),
         )
         plan = found.plan

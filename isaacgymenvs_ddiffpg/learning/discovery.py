@@ -48,6 +48,7 @@ def discover_modes(
     rng: np.random.Generator,
     resample_len: int | None = None,
     max_clusters: int = 10,
+    min_mode_size: int = 1,
 ) -> Discovery:
     """Clusters successes, assigns failures, matches clusters to old modes and applies caps.
 
@@ -62,6 +63,9 @@ def discover_modes(
         rng: seeded generator for failure assignment and eviction.
         resample_len: resample every path to this many points first (None: full length).
         max_clusters: safety valve of `cluster_successes`.
+        min_mode_size: a cluster becomes a mode only with at least this many successes; the
+            successes of smaller clusters stay unlabelled (exploration only) until enough
+            alike ones join them.
 
     Returns:
         The round's `Discovery`; overlap matching uses the success labels only.
@@ -77,7 +81,9 @@ def discover_modes(
     lose = torch.as_tensor(np.flatnonzero(~success), device=paths.device)
     dist = cache.distances(ids[win.to(ids.device)], paths[win], lengths[win], key=resample_len)
     labels = np.zeros(len(ids_host), dtype=np.int64)
-    labels[success] = cluster_successes(dist, threshold, max_clusters)
+    labels[success] = large_clusters(
+        cluster_successes(dist, threshold, max_clusters), min_mode_size
+    )
     labels[~success] = assign_failures(
         paths[lose], lengths[lose], paths[win], lengths[win], labels[success], rng
     )
@@ -94,3 +100,14 @@ def discover_modes(
         evict_ids=torch.as_tensor(evict),
         success_labels={i: k for i, k in success_labels.items() if i not in set(evict.tolist())},
     )
+
+
+def large_clusters(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Cluster labels (1..K, numbered by first appearance) with every cluster of fewer than
+    `min_size` members set to 0 and the others renumbered 1..K' in the same order."""
+    sizes = np.bincount(labels, minlength=int(labels.max(initial=0)) + 1)
+    kept = np.flatnonzero(sizes >= min_size)
+    kept = kept[kept > 0]
+    renumber = np.zeros(len(sizes), dtype=np.int64)
+    renumber[kept] = np.arange(1, len(kept) + 1)
+    return renumber[labels]

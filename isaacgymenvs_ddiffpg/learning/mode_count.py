@@ -17,6 +17,7 @@ def count_modes(
     resample_len: int | None = None,
     min_share: float = 0.0,
     max_clusters: int = 10,
+    min_successes: int = 10,
 ) -> dict[str, object]:
     """Cluster the successful episodes' mode-feature paths exactly as DDiffPG clusters successes.
 
@@ -34,16 +35,20 @@ def count_modes(
         min_share: a cluster counts as a mode only if it holds at least this share of the
             successful episodes (0: every cluster counts).
         max_clusters: the safety valve of `cluster_successes`.
+        min_successes: with fewer successful episodes than this, the modes are not counted
+            (``num_modes`` None, "n/a"): a handful of successes says nothing about how many
+            ways the policy has.
 
     Returns:
-        ``num_modes`` (int), ``labels`` (list, cluster 1..K of each successful episode),
+        ``num_modes`` (int, or None below `min_successes`), ``labels`` (list, cluster 1..K of
+        each successful episode),
         ``mode_shares`` (list, share of all N episodes that succeeded through each counted
         cluster, largest first), ``num_success`` (int).
     """
     win = (success > 0).nonzero().flatten()
     num = int(win.numel())
-    if num == 0:
-        return {"num_modes": 0, "labels": [], "mode_shares": [], "num_success": 0}
+    if num < min_successes:
+        return {"num_modes": None, "labels": [], "mode_shares": [], "num_success": num}
     win_paths = paths[win].float()
     win_lengths = lengths[win].to(paths.device) + 1
     if resample_len is not None:

@@ -171,15 +171,20 @@ def test_count_modes_clusters_successful_paths_only() -> None:
     paths = torch.stack([above, above + 0.1, below, below - 0.1, below, above])
     lengths = torch.full((6,), 30)
     success = torch.tensor([1, 1, 1, 1, 1, 0])
-    two = count_modes(paths, lengths, success, threshold=20.0)
+    two = count_modes(paths, lengths, success, threshold=20.0, min_successes=3)
     assert two["num_modes"] == 2 and two["num_success"] == 5
     assert two["mode_shares"] == pytest.approx([3 / 6, 2 / 6])
-    one = count_modes(paths, lengths, torch.tensor([1, 1, 0, 0, 0, 1]), threshold=20.0)
+    one = count_modes(paths, lengths, torch.tensor([1, 1, 0, 0, 0, 1]), 20.0, min_successes=3)
     assert one["num_modes"] == 1
-    rare = count_modes(paths, lengths, torch.tensor([1, 1, 1, 0, 0, 0]), 20.0, min_share=0.5)
+    rare = count_modes(
+        paths, lengths, torch.tensor([1, 1, 1, 0, 0, 0]), 20.0, min_share=0.5, min_successes=3
+    )
     assert rare["num_modes"] == 1 and rare["mode_shares"] == [pytest.approx(2 / 6)]
-    none = count_modes(paths, lengths, torch.zeros(6, dtype=torch.long), threshold=20.0)
-    assert none["num_modes"] == 0
+    # too few successes to tell how many ways there are: not counted ("n/a")
+    few = count_modes(paths, lengths, success, threshold=20.0, min_successes=6)
+    assert few["num_modes"] is None and few["num_success"] == 5
+    none = count_modes(paths, lengths, torch.zeros(6, dtype=torch.long), 20.0, min_successes=1)
+    assert none["num_modes"] is None
 
 
 @pytest.mark.slow

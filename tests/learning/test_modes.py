@@ -169,3 +169,24 @@ def test_discover_modes_without_successes_keeps_only_exploration() -> None:
     found = discover_modes(trajectories, DTWCache(), {}, None, None, 3, np.random.default_rng(0))
     assert found.plan.source == [0] and found.plan.mode_ids == [0]
     assert found.groups.tolist() == [0, 0, 0] and len(found.evict_ids) == 2
+
+
+def test_a_cluster_becomes_a_mode_only_with_enough_successes() -> None:
+    rng = np.random.default_rng(6)
+    # 6 successes above the wall, 2 below: the 2 stay exploration data at a minimum of 3
+    sides = [1.0] * 6 + [-1.0] * 2
+    padded, lengths = pad([maze_path(side, int(rng.integers(100, 140)), rng) for side in sides])
+    trajectories = {
+        "ids": torch.arange(8),
+        "success": torch.ones(8, dtype=torch.long),
+        "lengths": lengths - 1,
+        "paths": padded,
+    }
+    found = discover_modes(
+        trajectories, DTWCache(), {}, None, 50.0, 100, np.random.default_rng(0), min_mode_size=3
+    )
+    assert found.plan.mode_ids == [0, 1]
+    assert found.groups.tolist() == [1] * 6 + [0] * 2
+    assert set(found.success_labels.values()) == {0, 1}
+    every = discover_modes(trajectories, DTWCache(), {}, None, 50.0, 100, np.random.default_rng(0))
+    assert every.plan.mode_ids == [0, 1, 2]  # without a minimum both clusters are modes
