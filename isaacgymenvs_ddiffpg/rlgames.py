@@ -77,6 +77,7 @@ class RlGamesVecEnv(IVecEnv):
             "max_reward": task.max_reward,
             "coverage_cell": task.coverage_cell,
             "task_version": task.version,
+            "coverage_grid": task.coverage_grid(),
             "task_config": task.config_record(),
         }
 
@@ -187,6 +188,7 @@ class DDiffPGAgent(BaseAlgorithm):
             max_iterations=int(config.get("max_epochs", -1)),
             eval_env=eval_env,
             task_name=config.get("name", ""),
+            preset=config.get("preset", ""),
             viz=TrainingViz.from_config(viz, run_dir, config.get("name", "")),
         )
         self.model = self.trainer.algo.actor

@@ -135,6 +135,7 @@ def rlgames_params(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     config["train_dir"] = str(run_dir.parent)
     config["full_experiment_name"] = run_dir.name
     config["num_actors"] = cfg.task.env.num_envs
+    config["preset"] = cfg.train.name
     if cfg.max_iterations is not None:
         config["max_epochs"] = cfg.max_iterations
     return train

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from isaacgymenvs_ddiffpg.assets import asset_path
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import TaskEnvConfig, VecTask
+from isaacgymenvs_ddiffpg.tasks.coverage import CoverageGrid, workspace_grid
 
 NUM_ARM_JOINTS = 7
 ROBOT_OBS_DIM = 3 + 3 + NUM_ARM_JOINTS  # ee position, ee velocity, arm joint positions
@@ -115,6 +116,7 @@ class FrankaTask(VecTask, Generic[ConfigT]):
     version = 2  # 2: targets offset the measured joints, stiff contacts (1: accumulated targets)
     act_dim = NUM_ARM_JOINTS
     mode_feature_dim = 3
+    coverage_cell = 0.05  # m: state coverage counts 5 cm cells of the end effector's space
     ee_site = "ee_site"
 
     # ----------------------------------------------------------------- subclass hooks
@@ -134,6 +136,13 @@ class FrankaTask(VecTask, Generic[ConfigT]):
 
     def reset_scene(self, env_mask: Tensor) -> None:
         """Extra reset of the scene in `env_mask` (N,) bool, after the robot was placed."""
+
+    def coverage_grid(self) -> CoverageGrid:
+        """5 cm cells of the space above the table that the end effector reaches with some
+        joint configuration (sampled once per task)."""
+        if self._coverage is None:
+            self._coverage = workspace_grid(self.model, self.ee_site, NUM_ARM_JOINTS)
+        return self._coverage
 
     # ----------------------------------------------------------------- VecTask hooks
     def build_model(self) -> mujoco.MjModel:
@@ -156,6 +165,7 @@ class FrankaTask(VecTask, Generic[ConfigT]):
         self.ee_pos = sim.site_xpos(self.ee_site)
         self.prev_ee_pos = torch.zeros(self.num_envs, 3, device=self.device)
         self._kinematics_stale = False
+        self._coverage: CoverageGrid | None = None
         self.bind_scene()
 
     def pre_physics_step(self, actions: Tensor) -> None:

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from isaacgymenvs_ddiffpg.assets import asset_path
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import TaskEnvConfig, VecTask
+from isaacgymenvs_ddiffpg.tasks.coverage import CoverageGrid, maze_grid
 from isaacgymenvs_ddiffpg.tasks.maze_layout import MazeLayout, add_maze_to_spec, parse_layout
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 
@@ -81,6 +82,14 @@ class MazeTask(VecTask, Generic[MazeConfigT]):
         self.goal_rewards = torch.tensor([0.0, *rewards], dtype=torch.float32, device=self.device)
         self.max_reward = max(rewards)
         self.coverage_cell = cfg.maze_size_scaling / 4
+
+    def coverage_grid(self) -> CoverageGrid:
+        """Cells of `coverage_cell` (a quarter maze cell) over the map; those in free maze cells
+        are reachable."""
+        maze = self.maze
+        return maze_grid(
+            maze.bounds, self.coverage_cell, lambda x, y: maze.is_free(*maze.cell_of(x, y))
+        )
 
     def pre_physics_step(self, actions: Tensor) -> None:
         self.sim.ctrl.copy_(actions)

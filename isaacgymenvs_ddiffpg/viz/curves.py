@@ -32,15 +32,13 @@ class EvalRecord:
 
     @classmethod
     def from_table(cls, table: Mapping[str, float], env_steps: int, num_modes: int) -> EvalRecord:
-        """The record of an evaluation's success table (`mode_<k>` keys, `mode_0`: z = 0; a
-        table without `mode_0` gives z = 0 its `success_rate`)."""
+        """The record of an evaluation's table (`success_z0`, `success_mode_<k>`)."""
         per_mode = {
-            int(key.removeprefix("mode_")): float(value)
+            int(key.removeprefix("success_mode_")): float(value)
             for key, value in table.items()
-            if key.startswith("mode_")
+            if key.startswith("success_mode_")
         }
-        z0 = per_mode.pop(0, float(table.get("success_rate", 0.0)))
-        return cls(int(env_steps), z0, per_mode, int(num_modes))
+        return cls(int(env_steps), float(table.get("success_z0", 0.0)), per_mode, int(num_modes))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

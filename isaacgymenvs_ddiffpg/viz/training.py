@@ -101,7 +101,7 @@ class TrainingViz:
         Args:
             algo: the agent (its replay and modes are drawn).
             eval_env: the evaluation vecenv (its task gives the atlas's map).
-            table: the evaluation's success table (`mode_<k>` keys; `mode_0`: z = 0).
+            table: the evaluation's table (`success_z0`, `success_mode_<k>`).
             iteration: the training iteration.
             writer: tensorboard `SummaryWriter` (None: no atlas).
             step: env steps so far.
@@ -122,10 +122,11 @@ class TrainingViz:
             from isaacgymenvs_ddiffpg.viz.atlas import replay_trajectories, task_map, write_atlas
 
             rates = {
-                int(key.removeprefix("mode_")): value
+                int(key.removeprefix("success_mode_")): value
                 for key, value in table.items()
-                if key.startswith("mode_")
+                if key.startswith("success_mode_")
             }
+            rates[0] = table.get("success_z0", 0.0)
             write_atlas(
                 replay_trajectories(algo, rates),
                 task_map(getattr(eval_env, "task", None)),

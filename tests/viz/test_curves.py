@@ -4,10 +4,8 @@ survives a resumed run."""
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from isaacgymenvs_ddiffpg.learning.evaluation import success_table
 from isaacgymenvs_ddiffpg.viz.atlas import mode_color
 from isaacgymenvs_ddiffpg.viz.curves import EvalRecord, LearningCurves, curves_figure
 
@@ -21,9 +19,15 @@ HISTORY = [
 
 
 def test_a_record_reads_an_evaluation_table() -> None:
-    success = torch.tensor([1, 0, 2, 2, 0, 1])  # goal ids reached, 0: none
-    modes = torch.tensor([0, 0, 1, 1, 2, 2])  # env j plays mode j // 2 (0: z = 0)
-    record = EvalRecord.from_table(success_table(success, modes, num_goals=2), 960, 2)
+    table = {  # what the Trainer's evaluation logs
+        "success_z0": 0.5,
+        "success_goal_1": 0.25,
+        "success_goal_2": 0.25,
+        "episode_length": 41.0,
+        "success_mode_1": 1.0,
+        "success_mode_2": 0.5,
+    }
+    record = EvalRecord.from_table(table, 960, 2)
     assert record == EvalRecord(960, 0.5, {1: 1.0, 2: 0.5}, 2)
     assert EvalRecord.from_json(record.to_json()) == record
 

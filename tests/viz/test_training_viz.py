@@ -25,11 +25,11 @@ def test_each_evaluation_extends_the_curves_next_to_the_atlas(tmp_path: Path) ->
     assert recorder is not None and recorder.label == "z = 0 (the policy picks), iteration 30"
 
     writer = SummaryWriter(str(tmp_path / "summaries"))
-    hooks.publish(algo, eval_env, {"success_rate": 0.25, "mode_0": 0.25}, 30, writer, 240)
-    hooks.publish(algo, eval_env, {"success_rate": 0.5, "mode_0": 0.5}, 40, writer, 320)
+    hooks.publish(algo, eval_env, {"success_z0": 0.25}, 30, writer, 240)
+    hooks.publish(algo, eval_env, {"success_z0": 0.5}, 40, writer, 320)
     # a run resumed in the same folder continues the history
     TrainingViz(tmp_path, "PointMazeV1", video).publish(
-        algo, eval_env, {"success_rate": 1.0, "mode_0": 1.0}, 50, writer, 400
+        algo, eval_env, {"success_z0": 1.0}, 50, writer, 400
     )
     writer.close()
     modes = tmp_path / "modes"

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from isaacgymenvs_ddiffpg.sim import SimBackend, WarpBufferConfig, make_backend
+from isaacgymenvs_ddiffpg.tasks.coverage import CoverageGrid
 
 
 @dataclass
@@ -193,6 +194,11 @@ class VecTask:
         record.pop("num_envs")
         record.pop("warp_buffers")
         return record
+
+    def coverage_grid(self) -> CoverageGrid | None:
+        """The grid of mode-feature cells the robot can reach, for state coverage (None: the
+        task has none; coverage then counts distinct cells visited)."""
+        return None
 
     def mode_features(self, obs: Tensor) -> Tensor:
         """Mode features of observations: (..., obs_dim) -> (..., mode_feature_dim)."""
