@@ -35,3 +35,10 @@ def test_wrong_env_key_and_type() -> None:
         make_task("PointMazeV1", env={**env, "episode_length": "long"})
     with pytest.raises(ConfigError, match="goal_rewards has 2 values"):
         make_task("PointMazeV1", env={**env, "goal_rewards": [1.0, 2.0]})
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_every_task_has_a_fixed_clustering_threshold(name: str) -> None:
+    # a null threshold falls back to 0.7 x the largest merge, which always splits the top merge
+    threshold = load_task_config(name).cluster_threshold
+    assert isinstance(threshold, float) and threshold > 0
