@@ -5,9 +5,10 @@
         --env-steps 20000 --out runs/compare/quick
 
 Each run trains with `train.py` exactly as a user would (a subprocess, in sequence, one torch and
-one physics thread), under an env-step budget (`--env-steps`, the train section's
-`max_env_steps`) and optionally a wall-clock budget (`--wall-clock-s`: training is stopped then
-and the newest checkpoint evaluated). Evaluation is the same for every algorithm: a fresh task
+one physics thread), for `--env-steps` env steps (as `max_iterations`: the task's own
+`max_env_steps` still sets the schedule, e.g. when exploration stops) and optionally a
+wall-clock budget (`--wall-clock-s`: training is stopped then and the newest checkpoint
+evaluated). Evaluation is the same for every algorithm: a fresh task
 with `--eval-envs` envs, one episode each, z = 0 (DDiffPG's sampler picks the mode; the
 baselines ignore z), no added noise. The successful episodes' mode-feature paths are clustered
 with the DTW + average linkage of mode discovery (`learning/mode_count.py`) at the task's
@@ -47,15 +48,12 @@ SECTIONS = {"DDiffPG": "ddiffpg", "TD3": "td3", "SAC": "sac", "DIPO": "dipo"}
 # that a task's `cluster_threshold` is set for. PointMaze: successful evaluation paths of one
 # route lie about 5 apart, paths around the wall above and below about 32 (measured on
 # PointMazeV1 checkpoints), under the training threshold of 35, which would merge the routes.
-# FrankaReach leaves its threshold null (0.7 x max would split any two paths): end-effector
-# paths, resampled to 50 points, that pass the cross through different quadrants lie >= 0.15 m
-# apart over most points (DTW >~ 1), the same route < ~0.3.
+# Elsewhere the task's threshold, measured on scripted modes with action noise, holds.
 EVAL_THRESHOLDS = {
     "PointMazeV1": 15.0,
     "PointMazeV2": 15.0,
     "PointMazeV3": 15.0,
     "PointMazeV4": 15.0,
-    "FrankaReach": 0.6,
 }
 
 
@@ -81,7 +79,7 @@ def train(
         f"num_envs={args.num_envs}",
         "num_threads=1",
         "+train.params.torch_threads=1",
-        f"train.params.config.{section}.max_env_steps={args.env_steps}",
+        f"max_iterations={-(-args.env_steps // args.num_envs)}",
         f"experiment={run.relative_to(Path('runs'))}",
         *args.overrides,
     ]
@@ -130,6 +128,7 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
         threshold,
         task_cfg.mode_resample_len,
         args.min_share,
+        min_successes=args.min_successes,
     )
     success = result["success"]
     under_z, episodes = {}, [result]
@@ -151,6 +150,7 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
         threshold,
         task_cfg.mode_resample_len,
         args.min_share,
+        min_successes=args.min_successes,
     )
     return {
         "success_rate": float((success > 0).float().mean()),
@@ -175,6 +175,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         return statistics.fmean(run[key] for run in runs)
 
     success = [run["success_rate"] for run in runs]
+    counted = [run["num_modes"] for run in runs if run["num_modes"] is not None]
     num_modes = max((len(run["success_per_mode"]) for run in runs), default=0)
     per_mode = [
         statistics.fmean(
@@ -188,7 +189,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "seeds": [run["seed"] for run in runs],
         "success_rate": mean("success_rate"),
         "success_rate_std": statistics.pstdev(success),
-        "num_modes": mean("num_modes"),
+        "num_modes": statistics.fmean(counted) if counted else None,
         "num_modes_per_seed": [run["num_modes"] for run in runs],
         "success_per_mode": per_mode,
         "episode_length": mean("episode_length"),
@@ -209,9 +210,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     ]
     for row in rows:
         per_mode = " / ".join(f"{share:.2f}" for share in row["success_per_mode"]) or "-"
-        seeds = ", ".join(str(n) for n in row["num_modes_per_seed"])
+        seeds = ", ".join("n/a" if n is None else str(n) for n in row["num_modes_per_seed"])
+        modes = "n/a" if row["num_modes"] is None else f"{row['num_modes']:.1f}"
         learned = ", ".join(
-            f"{trained}/{found}"
+            f"{trained}/{'n/a' if found is None else found}"
             for trained, found in zip(
                 row.get("train_modes_per_seed", []),
                 row.get("num_modes_all_z_per_seed", []),
@@ -220,7 +222,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         )
         lines.append(
             f"| {row['task']} | {row['algo']} | {row['success_rate']:.2f} "
-            f"± {row['success_rate_std']:.2f} | {row['num_modes']:.1f} ({seeds}) | {per_mode} "
+            f"± {row['success_rate_std']:.2f} | {modes} ({seeds}) | {per_mode} "
             f"| {learned or '-'} | {row['episode_length']:.0f} | {row['env_steps']:.0f} "
             f"| {row['wall_clock_s']:.0f} |"
         )
@@ -240,6 +242,12 @@ def main() -> None:
     parser.add_argument("--eval-envs", type=int, default=40)
     parser.add_argument("--threshold", type=float, default=None, help="DTW threshold override")
     parser.add_argument("--min-share", type=float, default=0.1, help="of successful episodes")
+    parser.add_argument(
+        "--min-successes",
+        type=int,
+        default=10,
+        help="fewer successful evaluation episodes than this: modes are not counted (n/a)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/compare/latest"))
     parser.add_argument(
         "--algo-overrides",
@@ -324,6 +332,7 @@ def write(args: argparse.Namespace, runs: list[dict[str, Any]], rows: list[dict[
         "num_envs": args.num_envs,
         "eval_envs": args.eval_envs,
         "min_share": args.min_share,
+        "min_successes": args.min_successes,
         "algo_overrides": args.algo_overrides,
         "overrides": args.overrides,
     }

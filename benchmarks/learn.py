@@ -1,41 +1,128 @@
-"""Train one configuration, then play every learned mode; prints one JSON line.
+"""Train one configuration, then play z = 0 and every learned mode; prints one JSON line.
 
     python benchmarks/learn.py PointMazeV1 DDiffPGSmall [hydra overrides ...]
-    python benchmarks/learn.py AntMazeV1 DDiffPG num_envs=256 max_iterations=2000
+    python benchmarks/learn.py AntMazeV1 DDiffPGSmall num_envs=256 max_iterations=2000
+    python benchmarks/learn.py --checkpoint runs/bench/<run>/nn/last.pth   # evaluate only
 
 Training runs `train.py` exactly as a user would (a subprocess, its own run folder under
-runs/bench/); the played evaluation uses a fresh task with `--eval-envs` envs, one episode per
-env for z = 0 and for each mode's embedding.
+runs/bench/). The evaluation task is built from the run's own config.yaml (the trained layout
+and settings, overrides included), with `--eval-envs` envs: one episode per env under z = 0 and
+under each mode's embedding, no added noise. Each successful episode's route is read off its
+path (`route_of`): above or below the wall on V1 mazes, the quadrant of the cross on
+FrankaReach, the side of the wall on FrankaPush, pulled or pushed on FrankaCabinet, the goal
+reached elsewhere; a mode "plays its route" when most of its successes share one. The run's
+learning curves are in `modes/<task>_curves.png` (their path is printed).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+from omegaconf import OmegaConf
 
-from isaacgymenvs_ddiffpg.learning.player import Player
+from isaacgymenvs_ddiffpg.learning.agents import config_from_dict, make_agent
+from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
+from isaacgymenvs_ddiffpg.learning.core import EnvSpec
+from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes
 from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import make_task
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+def route_of(task: Any, name: str, path: np.ndarray, goal: int) -> str:
+    """The route of one successful episode from its (T, F) mode-feature path."""
+    cfg = task.cfg
+    if "Maze" in name and name.endswith("V1"):  # around the wall cell at (-4, 0)
+        scale = task.maze.scaling
+        beside = (path[:, 0] < -scale / 2) & (path[:, 0] > -1.5 * scale)
+        return "above" if path[beside, 1].mean() > 0 else "below"
+    if name == "FrankaReach":
+        cx, _, cz = cfg.cross_center
+        beyond = np.flatnonzero(path[:, 0] >= cx)
+        k = int(beyond[0]) if len(beyond) else len(path) - 1
+        y, z = path[k, 1], path[k, 2] - cz
+        return f"{'upper' if z > 0 else 'lower'} {'left' if y > 0 else 'right'}"
+    if name == "FrankaPush":
+        ox = cfg.obstacle_pos[0]
+        near = np.abs(path[:, 0] - ox) < 0.1
+        side = path[near, 1].mean() if near.any() else path[:, 1].mean()
+        return "left" if side > 0 else "right"
+    if name == "FrankaCabinet":
+        return "pushed from behind" if (path[:, 0] > cfg.door_front).any() else "pulled"
+    return f"goal {goal}"
+
+
+def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, Any]:
+    """Play z = 0 and each mode on the checkpoint's own task; success and routes per mode."""
+    run = checkpoint.parent.parent
+    cfg = OmegaConf.load(run / "config.yaml")
+    name = str(cfg.task.name)
+    task = make_task(name, env=cfg.task.env, num_envs=eval_envs, seed=seed)
+    env = RlGamesVecEnv(task)
+    info = env.get_env_info()
+    state = load_checkpoint(checkpoint)
+    agent_cfg = config_from_dict(state["config"])
+    agent = make_agent(agent_cfg, EnvSpec.from_env_info(info, eval_envs), "cpu", seed=0)
+    agent.load_state_dict(state["algo"], with_replay=False)
+    feature_dim = int(info["mode_feature_dim"])
+    per_mode: dict[str, Any] = {}
+    with torch.no_grad():
+        for mode in (0, *agent.mode_ids):
+            z = agent.mode_embedding(mode).expand(eval_envs, -1)
+            played = run_episodes(agent, env, z, task.max_episode_length, feature_dim)
+            success, lengths = played["success"], played["length"]
+            routes = Counter(
+                route_of(task, name, played["paths"][k, : int(lengths[k]) + 1].numpy(), int(g))
+                for k, g in enumerate(success.tolist())
+                if g > 0
+            )
+            top = routes.most_common(1)[0] if routes else ("-", 0)
+            per_mode[str(mode)] = {
+                "success": float((success > 0).float().mean()),
+                "routes": dict(routes),
+                "main_route": top[0],
+                "main_route_share": top[1] / max(sum(routes.values()), 1),
+                "success_per_goal": [
+                    float((success == g).float().mean()) for g in range(1, task.num_goals + 1)
+                ],
+                "episode_length": float(lengths.float().mean()),
+            }
+    return {
+        "task": name,
+        "env_steps": int(state["env_steps"]),
+        "iteration": int(state["iteration"]),
+        "modes": [int(m) for m in agent.mode_ids],
+        "eval_episodes_per_mode": eval_envs,
+        "per_mode": per_mode,
+        "curves": str(run / "modes" / f"{name}_curves.png"),
+        "run": str(run),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("task")
-    parser.add_argument("algo")
+    parser.add_argument("task", nargs="?")
+    parser.add_argument("algo", nargs="?")
     parser.add_argument("overrides", nargs="*")
     parser.add_argument("--eval-envs", type=int, default=40)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="evaluate only")
     args = parser.parse_args()
-
+    torch.set_num_threads(1)
+    if args.checkpoint is not None:
+        print(json.dumps(evaluate(args.checkpoint, args.eval_envs)))
+        return
+    if not (args.task and args.algo):
+        parser.error("give a task and a train config, or --checkpoint")
     experiment = f"bench/{args.task}_{args.algo}_{time.strftime('%Y%m%d-%H%M%S')}"
     command = [
         sys.executable,
@@ -50,39 +137,8 @@ def main() -> None:
     wall_clock = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"training failed:\n{done.stderr[-3000:]}")
-    checkpoint = Path("runs") / experiment / "nn" / "last.pth"
-    env_steps = int(torch.load(checkpoint, map_location="cpu", weights_only=False)["env_steps"])
-
-    player = Player(
-        RlGamesVecEnv(make_task(args.task, num_envs=args.eval_envs, seed=12345)),
-        "cpu",
-        "all",
-        task_name=args.task,
-    )
-    player.restore(checkpoint)
-    with contextlib.redirect_stdout(io.StringIO()):
-        summary = player.run()
-    modes = summary["modes"]
-    free = modes["0"]
-    result = {
-        "task": args.task,
-        "algo": args.algo,
-        "overrides": args.overrides,
-        "env_steps": env_steps,
-        "wall_clock_s": round(wall_clock, 1),
-        "modes": [int(m) for m in modes if m != "0"],
-        "success_rate": free["success_rate"],
-        "success_per_goal": {k: v for k, v in free.items() if k.startswith("goal_")},
-        "episode_length": round(free["episode_length"], 1),
-        "success_per_mode": {m: t["success_rate"] for m, t in modes.items() if m != "0"},
-        "goals_per_mode": {
-            m: {k: v for k, v in t.items() if k.startswith("goal_")}
-            for m, t in modes.items()
-            if m != "0"
-        },
-        "eval_episodes_per_mode": args.eval_envs,
-        "run": str(Path("runs") / experiment),
-    }
+    result = evaluate(Path("runs") / experiment / "nn" / "last.pth", args.eval_envs)
+    result |= {"algo": args.algo, "overrides": args.overrides, "wall_clock_s": wall_clock}
     print(json.dumps(result))
 
 
