@@ -49,6 +49,12 @@ class AgentConfig:
         eval_envs: envs of the evaluation task (env j plays mode j mod (K + 1); 0 = z = 0).
         save_interval: iterations between checkpoints (nn/last.pth is always refreshed).
         log_interval: iterations between scalar logs.
+        compile: `torch.compile` the pieces every update and every rollout step run (the
+            samplers, the critic step, the target-action ascent, the actor and novelty steps;
+            `learning/compiled.py`): one graph per shape, compiled on first use and again
+            only when mode discovery changes the number of groups; CUDA graphs on CUDA. The
+            same function up to float rounding, with the same checkpoints; off by default
+            (compiling takes a minute or more on a CPU: docs/results.md says when it pays).
     """
 
     algorithm: ClassVar[str]  # the algorithm's name: train config section, saved in checkpoints
@@ -86,6 +92,7 @@ class AgentConfig:
     eval_envs: int = 20
     save_interval: int = 500
     log_interval: int = 10
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.noise_correlation < 1.0:

@@ -11,10 +11,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from isaacgymenvs_ddiffpg.learning.compiled import Compiler
 from isaacgymenvs_ddiffpg.learning.config import AgentConfig
-from isaacgymenvs_ddiffpg.learning.critics import GroupDistributionalDoubleQ
+from isaacgymenvs_ddiffpg.learning.critics import (
+    GroupDistributionalDoubleQ,
+    critic_loss,
+    group_soft_update,
+    soft_update,
+)
 from isaacgymenvs_ddiffpg.learning.group_adamw import GroupAdamW
-from isaacgymenvs_ddiffpg.learning.novelty import novelty_from_config
+from isaacgymenvs_ddiffpg.learning.novelty import Novelty, novelty_from_config
 from isaacgymenvs_ddiffpg.learning.replay import TrajectoryReplay
 
 ConfigT = TypeVar("ConfigT", bound=AgentConfig)
@@ -54,22 +60,18 @@ class EnvSpec:
         )
 
 
-def smooth_target_action(
-    action: Tensor, std: float, clip: float, generator: torch.Generator
-) -> Tensor:
-    """TD3's target policy smoothing: a' + clip(N(0, std^2), -clip, clip), clamped to [-1, 1].
+def smooth_target_action(action: Tensor, noise: Tensor, std: float, clip: float) -> Tensor:
+    """TD3's target policy smoothing: a' + clip(std * noise, -clip, clip), clamped to [-1, 1].
 
     Args:
         action: (..., act_dim) a' for the critic's target.
+        noise: (..., act_dim) standard normal draws.
         std, clip: the noise's standard deviation and bound.
-        generator: generator on ``action.device``.
 
     Returns:
         smoothed: (..., act_dim).
     """
-    noise = torch.randn(action.shape, device=action.device, generator=generator)
-    noise = (noise * std).clamp(-clip, clip)
-    return (action + noise).clamp(-1.0, 1.0)
+    return (action + (noise * std).clamp(-clip, clip)).clamp(-1.0, 1.0)
 
 
 class AgentCore(Generic[ConfigT, ActorT]):
@@ -83,6 +85,11 @@ class AgentCore(Generic[ConfigT, ActorT]):
     Subclasses build `actor` and `actor_opt` and implement `actor_action` and `update`; they
     name their settings and actor classes as the type parameters, e.g. ``AgentCore[DDiffPGConfig,
     DiffusionPolicy]``.
+
+    With ``cfg.compile`` the pieces every update and every step run (the critic loss, the
+    critics' optimiser step and Polyak update, the novelty pass; the subclasses add theirs) are
+    `torch.compile`d by `compiler` (`learning/compiled.py`); the modules themselves are not
+    replaced, so checkpoints are the same either way.
 
     Args:
         cfg: settings.
@@ -108,6 +115,11 @@ class AgentCore(Generic[ConfigT, ActorT]):
         self.obs_dim, self.act_dim = spec.obs_dim, spec.act_dim
         self.mode_feature_dim = spec.mode_feature_dim
         self.device = torch.device(device)
+        self.compiler = Compiler(cfg.compile, self.device)
+        self.critic_loss = self.compiler(critic_loss)
+        self.soft_update = self.compiler(soft_update)
+        self.group_soft_update = self.compiler(group_soft_update)
+        self.novelty_reward_and_loss = self.compiler(Novelty.reward_and_loss)
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.v_max = cfg.v_max if cfg.v_max is not None else 1.2 * spec.max_reward
@@ -146,6 +158,7 @@ class AgentCore(Generic[ConfigT, ActorT]):
             num_groups,
             self.cfg.critic_lr,
             max_grad_norm=self.cfg.max_grad_norm,
+            compiler=self.compiler,
         )
 
     def actor_action(self, obs: Tensor, mode_embedding: Tensor) -> Tensor:
@@ -172,6 +185,7 @@ class AgentCore(Generic[ConfigT, ActorT]):
         Returns:
             actions: (N, act_dim) in [-1, 1].
         """
+        self.compiler.begin_step()
         actions = self.actor_action(obs, mode_embedding)
         if noise_std is not None:
             noise = torch.randn(actions.shape, device=self.device, generator=self.generator)

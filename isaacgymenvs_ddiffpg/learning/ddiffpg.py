@@ -9,15 +9,15 @@ from torch import Tensor
 from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
-from isaacgymenvs_ddiffpg.learning.core import AgentCore, EnvSpec, smooth_target_action
-from isaacgymenvs_ddiffpg.learning.critics import critic_loss, group_soft_update, remap_groups
-from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
+from isaacgymenvs_ddiffpg.learning.core import AgentCore, EnvSpec
+from isaacgymenvs_ddiffpg.learning.critics import remap_groups
+from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy, smoothed_sample
 from isaacgymenvs_ddiffpg.learning.discovery import Discovery, discover_modes
 from isaacgymenvs_ddiffpg.learning.distributed import Distributed
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
 from isaacgymenvs_ddiffpg.learning.group_adamw import guarded_step, make_adamw
 from isaacgymenvs_ddiffpg.learning.modes import ModeEmbeddings
-from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
+from isaacgymenvs_ddiffpg.learning.target_actions import ascend_critic
 
 
 def actor_embeddings(
@@ -84,6 +84,10 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
         self.group_z = self.embeddings.group_embeddings(self.device)
         self.success_labels: dict[int, int] = {}
         self.dtw_cache = DTWCache()
+        self.denoise = self.compiler(DiffusionPolicy.denoise)
+        self.smoothed_sample = self.compiler(smoothed_sample)
+        self.ascend_critic = self.compiler(ascend_critic)
+        self.actor_loss = self.compiler(DiffusionPolicy.loss_from)
 
     @property
     def num_groups(self) -> int:
@@ -97,7 +101,9 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
 
     def actor_action(self, obs: Tensor, mode_embedding: Tensor) -> Tensor:
         """A sample of the diffusion policy conditioned on (s, z); shapes as for `act`."""
-        return self.actor.sample(torch.cat((obs, mode_embedding), dim=-1), self.generator)
+        cond = torch.cat((obs, mode_embedding), dim=-1)
+        noise = self.actor.chain_noise(cond.shape[0], self.generator, self.device, cond.dtype)
+        return self.denoise(self.actor, cond, noise)
 
     def exploit_share(self, env_steps: int, first_mode_steps: int | None) -> float:
         """Share p of envs that exploit a mode (docs/algorithm.md, Rollout); the rest explore.
@@ -124,25 +130,31 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
 
         Each phase is a named profiler range (``update/batch``, ``update/critic``,
         ``update/target_actions``, ``update/actor``, ``update/novelty``, ``update/stats``), so a
-        ``torch.profiler`` trace shows where an update's time goes.
+        ``torch.profiler`` trace shows where an update's time goes. The random draws come from
+        the agent's generator here; the pieces they feed are pure functions, compiled with
+        ``cfg.compile``.
 
         Returns:
             Detached losses and statistics for logging (no host sync here).
         """
-        cfg, gen = self.cfg, self.generator
+        cfg, gen, device = self.cfg, self.generator, self.device
         num_groups = self.num_groups
         per_group = cfg.batch_size // num_groups
+        size = num_groups * per_group
+        self.compiler.begin_step()
 
         with record_function("update/batch"):
             # 1. Multimodal batch: an equal share per group; group 0 (exploration) draws from
             #    all stored data including running episodes, group k from mode k's trajectories.
             batch = self.replay.sample(per_group, num_groups, gen)
             obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]
-            z = self.group_z[:, None, :].expand(num_groups, per_group, -1)
+            has_data = batch["has_data"]
 
-            # 2. Intrinsic reward (NovelD on RND), recomputed for every batch, never stored.
-            with torch.no_grad():
-                intrinsic = self.novelty.intrinsic_reward(obs.flatten(0, 1), next_obs.flatten(0, 1))
+            # 2. Intrinsic reward (NovelD on RND), recomputed for every batch, never stored; the
+            #    same pass gives the novelty loss of step 7 (the predictor is stepped last).
+            intrinsic, novelty_loss = self.novelty_reward_and_loss(
+                self.novelty, obs.flatten(0, 1), next_obs.flatten(0, 1)
+            )
             intrinsic = intrinsic.view(num_groups, per_group)
 
             # 3. Rewards: Q_explore learns the intrinsic reward only, each Q_k extrinsic +
@@ -154,11 +166,16 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             # 4. Critic step for every group at once: a' from the actor under the group's own
             #    z, TD3 smoothing noise, C51 target = min of the two projected target
             #    distributions.
-            next_action = self.actor.sample(torch.cat((next_obs, z), dim=-1).flatten(0, 1), gen)
-            next_action = smooth_target_action(
-                next_action, cfg.target_noise_std, cfg.target_noise_clip, gen
+            z = self.group_z[:, None, :].expand(num_groups, per_group, -1)
+            next_action = self.smoothed_sample(
+                self.actor,
+                torch.cat((next_obs, z), dim=-1).flatten(0, 1),
+                self.actor.chain_noise(size, gen, device, obs.dtype),
+                torch.randn((size, self.act_dim), device=device, generator=gen),
+                cfg.target_noise_std,
+                cfg.target_noise_clip,
             ).view_as(action)
-            loss, group_loss = critic_loss(
+            loss, group_loss = self.critic_loss(
                 self.critic,
                 self.critic_target,
                 obs,
@@ -168,34 +185,33 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 next_action,
                 (~batch["terminated"]).to(reward.dtype),
                 cfg.gamma,
-                batch["has_data"].to(reward.dtype),
+                has_data.to(reward.dtype),
             )
             self.critic_opt.zero_grad()
             loss.backward()
             self.dist.average_gradients(self.critic.parameters())
             # no step on a non-finite update; a mode left without data is not trained
-            self.critic_opt.step(skip=~torch.isfinite(loss), active=batch["has_data"])
-            group_soft_update(self.critic_target, self.critic, cfg.tau, batch["has_data"])
+            self.critic_opt.step(skip=~torch.isfinite(loss), active=has_data)
+            self.group_soft_update(self.critic_target, self.critic, cfg.tau, has_data)
 
         with record_function("update/target_actions"):
             # 5. Target actions: Adam ascent on each group's own, just-updated min(Q1, Q2),
-            #    clamped to the action bounds and written back into the replay.
-            # `action_flat_grad` holds for the mode critics; Q_explore, which learns only the
-            # small intrinsic reward, has slopes of its size everywhere and ascends without it.
-            flat = torch.full((num_groups,), cfg.action_flat_grad, device=self.device)
+            #    clamped to the action bounds and written back into the replay (a mode without
+            #    data keeps its stored ones). `action_flat_grad` holds for the mode critics;
+            #    Q_explore, which learns only the small intrinsic reward, has slopes of its size
+            #    everywhere and ascends without it.
+            flat = torch.full((num_groups,), cfg.action_flat_grad, device=device)
             flat[0] = 0.0
-            target_action = improve_target_actions(
-                self.critic.q,
+            target_action, target_q = self.ascend_critic(
+                self.critic,
                 obs,
                 batch["target_action"],
                 cfg.action_steps,
                 cfg.action_lr,
                 max_grad_norm=cfg.max_grad_norm,
                 flat_grad=flat,
+                active=has_data,
             )
-            finite = torch.isfinite(target_action).all(dim=-1, keepdim=True)
-            keep = batch["has_data"][:, None, None] & finite
-            target_action = torch.where(keep, target_action, batch["target_action"])
             self.replay.write_target_actions(batch["indices"], target_action)
 
         with record_function("update/actor"):
@@ -205,12 +221,15 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             actor_z = actor_embeddings(self.group_z, per_group, cfg.zero_embedding_prob, gen)
             # A mode left without data drew group 0's samples with its own stale targets: it
             # is not cloned, as its critic is not trained.
-            has_data = batch["has_data"][:, None].expand(num_groups, per_group).flatten()
-            actor_loss = self.actor.loss(
+            weight = has_data[:, None].expand(num_groups, per_group).flatten().to(obs.dtype)
+            timestep, noise = self.actor.loss_noise(size, gen, device, obs.dtype)
+            actor_loss = self.actor_loss(
+                self.actor,
                 torch.cat((obs, actor_z), dim=-1).flatten(0, 1),
                 target_action.flatten(0, 1),
-                gen,
-                weight=has_data.to(obs.dtype),
+                timestep,
+                noise,
+                weight,
             )
             self.actor_opt.zero_grad()
             actor_loss.backward()
@@ -222,7 +241,6 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
 
         with record_function("update/novelty"):
             # 7. One novelty step: the RND predictor regresses its target on obs and next obs.
-            novelty_loss = self.novelty.loss(torch.cat((obs, next_obs)).flatten(0, 1))
             self.novelty_opt.zero_grad()
             novelty_loss.backward()
             predictor = list(self.novelty.rnd.predictor.parameters())
@@ -231,8 +249,8 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 self.novelty_opt, predictor, novelty_loss, cfg.max_grad_norm
             )
 
-        with record_function("update/stats"), torch.no_grad():
-            target_q = self.critic.q(obs, target_action).mean(dim=1)
+        with record_function("update/stats"):  # the Q itself came with the ascent's graph
+            target_q = target_q.mean(dim=1)
         return {
             "loss/critic": loss.detach(),
             "loss/critic_per_group": group_loss,

@@ -3,7 +3,7 @@ both skip a step whose loss or gradient is not finite, on the device."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -26,6 +26,7 @@ class GroupAdamW:
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
         max_grad_norm: float | None = 1.0,
+        compiler: Callable[[StepFunction], StepFunction] | None = None,
     ) -> None:
         self.params = list(params)
         self.num_groups = num_groups
@@ -36,6 +37,9 @@ class GroupAdamW:
         self.exp_avg = [torch.zeros_like(p).view(num_groups, -1) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p).view(num_groups, -1) for p in self.params]
         self.skipped = torch.zeros((), dtype=torch.bool, device=device)
+        self._step: StepFunction = (
+            group_adamw_step if compiler is None else compiler(group_adamw_step)
+        )
 
     def zero_grad(self) -> None:
         """Drop all gradients."""
@@ -60,39 +64,16 @@ class GroupAdamW:
             grad_norm: (G,) per-group gradient norms before clipping (non-finite where a
             gradient was).
         """
-        groups = self.num_groups
-        grads = [
-            torch.zeros_like(p).view(groups, -1) if p.grad is None else p.grad.reshape(groups, -1)
-            for p in self.params
-        ]
-        grad_norm = torch.stack([grad.square().sum(dim=1) for grad in grads]).sum(dim=0).sqrt()
-        clip = torch.ones_like(grad_norm)
-        if self.max_grad_norm is not None:
-            clip = (self.max_grad_norm / (grad_norm + 1e-6)).clamp(max=1.0)
-        ok = torch.isfinite(grad_norm).all()
-        if skip is not None:
-            ok = ok & ~skip
-        self.skipped = ~ok
-        go = ok.expand(groups) if active is None else ok & active  # (G,) groups that step
-        beta1, beta2 = self.betas
-        self.step_count += go.to(self.step_count.dtype)
-        count = self.step_count.clamp(min=1.0)  # a skipped first step must not divide by 0
-        step_size = (self.lr / (1.0 - beta1**count)).unsqueeze(1)
-        bias_correction2_sqrt = (1.0 - beta2**count).sqrt().unsqueeze(1)
-        for param, grad, exp_avg, exp_avg_sq in zip(
-            self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True
-        ):
-            grad = grad * clip.unsqueeze(1)
-            value = param.view(groups, -1)
-            new_value = value * (1.0 - self.lr * self.weight_decay)
-            new_avg = exp_avg.lerp(grad, 1.0 - beta1)
-            new_avg_sq = (exp_avg_sq * beta2).addcmul_(grad, grad, value=1.0 - beta2)
-            denom = (new_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-            new_value.sub_(step_size * new_avg / denom)
-            rows = go.unsqueeze(1)
-            value.copy_(torch.where(rows, new_value, value))
-            exp_avg.copy_(torch.where(rows, new_avg, exp_avg))
-            exp_avg_sq.copy_(torch.where(rows, new_avg_sq, exp_avg_sq))
+        device = self.step_count.device
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
+        if skip is None:
+            skip = torch.zeros((), dtype=torch.bool, device=device)
+        if active is None:
+            active = torch.ones(self.num_groups, dtype=torch.bool, device=device)
+        hyper = (self.lr, self.betas, self.eps, self.weight_decay, self.max_grad_norm)
+        grad_norm, self.skipped = self._step(
+            self.params, grads, self.exp_avg, self.exp_avg_sq, self.step_count, skip, active, hyper
+        )
         return grad_norm
 
     @torch.no_grad()
@@ -115,6 +96,61 @@ class GroupAdamW:
         self.exp_avg = [state[source] * keep for state in self.exp_avg]
         self.exp_avg_sq = [state[source] * keep for state in self.exp_avg_sq]
         self.num_groups = source.shape[0]
+
+
+StepFunction = Callable[..., tuple[Tensor, Tensor]]
+
+
+@torch.no_grad()
+def group_adamw_step(
+    params: list[nn.Parameter],
+    grads: list[Tensor],
+    exp_avg: list[Tensor],
+    exp_avg_sq: list[Tensor],
+    step_count: Tensor,
+    skip: Tensor,
+    active: Tensor,
+    hyper: tuple[float, tuple[float, float], float, float, float | None],
+) -> tuple[Tensor, Tensor]:
+    """`GroupAdamW.step` as a function of its tensors (compiled as one graph when asked).
+
+    Args:
+        params: parameters with a group-major leading dimension; updated in place.
+        grads: their gradients (zeros where there are none).
+        exp_avg, exp_avg_sq: (G, -1) moments per parameter; updated in place.
+        step_count: (G,) steps taken per group; updated in place.
+        skip: 0-d bool; active: (G,) bool, as for `GroupAdamW.step`.
+        hyper: lr, betas, eps, weight decay, max grad norm.
+
+    Returns:
+        grad_norm: (G,) before clipping; skipped: 0-d bool.
+    """
+    lr, (beta1, beta2), eps, weight_decay, max_grad_norm = hyper
+    groups = step_count.shape[0]
+    grads = [grad.reshape(groups, -1) for grad in grads]
+    grad_norm = torch.stack([grad.square().sum(dim=1) for grad in grads]).sum(dim=0).sqrt()
+    clip = torch.ones_like(grad_norm)
+    if max_grad_norm is not None:
+        clip = (max_grad_norm / (grad_norm + 1e-6)).clamp(max=1.0)
+    ok = torch.isfinite(grad_norm).all() & ~skip
+    go = ok & active  # (G,) groups that step
+    step_count.add_(go.to(step_count.dtype))
+    count = step_count.clamp(min=1.0)  # a skipped first step must not divide by 0
+    step_size = (lr / (1.0 - beta1**count)).unsqueeze(1)
+    bias_correction2_sqrt = (1.0 - beta2**count).sqrt().unsqueeze(1)
+    rows = go.unsqueeze(1)
+    for param, grad, avg, avg_sq in zip(params, grads, exp_avg, exp_avg_sq, strict=True):
+        grad = grad * clip.unsqueeze(1)
+        value = param.view(groups, -1)
+        new_value = value * (1.0 - lr * weight_decay)
+        new_avg = avg.lerp(grad, 1.0 - beta1)
+        new_avg_sq = avg_sq * beta2 + grad * grad * (1.0 - beta2)
+        denom = new_avg_sq.sqrt() / bias_correction2_sqrt + eps
+        new_value = new_value - step_size * new_avg / denom
+        value.copy_(torch.where(rows, new_value, value))
+        avg.copy_(torch.where(rows, new_avg, avg))
+        avg_sq.copy_(torch.where(rows, new_avg_sq, avg_sq))
+    return grad_norm, ~ok
 
 
 def make_adamw(params: Any, lr: float) -> torch.optim.AdamW:

@@ -156,6 +156,30 @@ class Novelty(nn.Module):
         novelty, next_novelty = self._distance(torch.cat([obs, next_obs])).chunk(2)
         return self.scale * (next_novelty - self.alpha * novelty).clamp_min(0.0)
 
+    def reward_and_loss(self, obs: Tensor, next_obs: Tensor) -> tuple[Tensor, Tensor]:
+        """`intrinsic_reward` and `loss` of one batch from one pass of both networks.
+
+        The reward needs the networks on s and s', the predictor's loss on the same s and s';
+        with the predictor unchanged in between (DDiffPG and the baselines step it last), one
+        forward serves both, and the loss keeps its graph for the novelty step's backward.
+
+        Args:
+            obs: (B, obs_dim) s.
+            next_obs: (B, obs_dim) s'.
+
+        Returns:
+            intrinsic_reward: (B,) detached, as `intrinsic_reward(obs, next_obs)`.
+            loss: scalar, as `loss(torch.cat((obs, next_obs)))`.
+        """
+        predicted, target = self.rnd(self.encode(torch.cat((obs, next_obs))))
+        error = predicted - target
+        novelty, next_novelty = error.detach().norm(dim=-1).chunk(2)
+        if self.novelty_type == "rnd":
+            reward = self.scale * next_novelty
+        else:
+            reward = self.scale * (next_novelty - self.alpha * novelty).clamp_min(0.0)
+        return reward, error.square().mean()
+
     def loss(self, obs: Tensor) -> Tensor:
         """Predictor regression loss, mean_{b, j} (f_hat_j(s_b) - f_j(s_b))^2.
 

@@ -215,3 +215,31 @@ def test_zero_group_weight_leaves_that_group_untrained():
     per_group = first.grad.view(3, -1).abs().sum(dim=1)
     assert per_group[1] == 0 and per_group[0] > 0 and per_group[2] > 0
     assert (group_loss > 0).all()  # the logged loss still covers every group
+
+
+def kernel_projection(next_probs, reward, not_done, gamma, support):
+    """C51's projection written with the full (A, A) triangular kernel."""
+    num_atoms = support.shape[0]
+    delta = (support[-1] - support[0]) / (num_atoms - 1)
+    shifted = reward.unsqueeze(-1) + gamma * not_done.unsqueeze(-1) * support
+    position = (shifted.clamp(support[0], support[-1]) - support[0]) / delta
+    kernel = (1.0 - (position.unsqueeze(-1) - torch.arange(num_atoms)).abs()).clamp_min(0.0)
+    return (next_probs.unsqueeze(-2) @ kernel).squeeze(-2)
+
+
+def test_c51_projection_is_the_triangular_kernel():
+    """The cumulative-sum projection is the kernel's, for rewards below, inside and above the
+    support, terminal or not, and several batch shapes."""
+    generator = torch.Generator().manual_seed(3)
+    support = torch.linspace(-2.0, 12.0, 51)
+    probs = torch.rand(2, 3, 200, 51, generator=generator).softmax(-1)
+    reward = torch.randn(3, 200, generator=generator) * 8
+    reward[0, :10] = 0.28  # on an atom exactly
+    not_done = (torch.rand(3, 200, generator=generator) > 0.3).float()
+    for gamma in (0.99, 0.5, 1.0):
+        expected = kernel_projection(probs, reward, not_done, gamma, support)
+        projected = c51_projection(probs, reward, not_done, gamma, support)
+        torch.testing.assert_close(projected, expected, atol=1e-6, rtol=0)
+        assert projected.min() >= 0
+    one = (probs[0, 0], reward[0], not_done[0], 0.9, support)  # no leading head dim
+    torch.testing.assert_close(c51_projection(*one), kernel_projection(*one), atol=1e-6, rtol=0)

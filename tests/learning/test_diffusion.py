@@ -101,11 +101,12 @@ def test_sampling_runs_the_plain_chain():
     policy = DiffusionPolicy(cond_dim=4, act_dim=2, time_dim=16, hidden=(32, 32))
     cond = torch.randn(10, 4)
     sampled = policy.sample(cond, torch.Generator().manual_seed(3))
-    generator = torch.Generator().manual_seed(3)
-    action = torch.randn(10, 2, generator=generator)
-    for k in reversed(range(policy.denoising_steps)):
+    steps = policy.denoising_steps
+    draws = torch.randn(steps, 10, 2, generator=torch.Generator().manual_seed(3))
+    action = draws[0]  # a_K, then the noise of steps K-1 .. 1
+    for k in reversed(range(steps)):
         eps_hat = policy.net(action, torch.full((10,), k), cond)
-        noise = torch.randn(10, 2, generator=generator) if k > 0 else None
+        noise = draws[steps - k] if k > 0 else None
         action = policy.schedule.step(eps_hat, k, action, noise)
     torch.testing.assert_close(sampled, action)
 

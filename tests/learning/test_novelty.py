@@ -73,3 +73,22 @@ def test_novelty_drops_for_revisited_states():
     assert after_unvisited.mean() > 2.0 * after_visited.mean()
     assert (before_unvisited > 0).all()
     assert all(p.grad is None for p in novelty.rnd.target.parameters())
+
+
+def test_reward_and_loss_share_one_pass():
+    """The bonus and the predictor's loss from one pass equal the two computed apart, and so
+    does the loss's gradient."""
+    for novelty_type in ("noveld", "rnd"):
+        torch.manual_seed(0)
+        novelty = Novelty(obs_dim=4, pos_dim=2, novelty_type=novelty_type, hidden=(32,), out_dim=8)
+        obs, next_obs = torch.randn(64, 4), torch.randn(64, 4)
+        reward, loss = novelty.reward_and_loss(obs, next_obs)
+        assert not reward.requires_grad and loss.requires_grad
+        torch.testing.assert_close(reward, novelty.intrinsic_reward(obs, next_obs))
+        expected = novelty.loss(torch.cat((obs, next_obs)))
+        torch.testing.assert_close(loss, expected)
+        params = list(novelty.rnd.predictor.parameters())
+        for ours, theirs in zip(
+            torch.autograd.grad(loss, params), torch.autograd.grad(expected, params), strict=True
+        ):
+            torch.testing.assert_close(ours, theirs)

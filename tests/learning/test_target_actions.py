@@ -3,7 +3,13 @@
 import torch
 from torch import Tensor, nn
 
-from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
+from isaacgymenvs_ddiffpg.learning.critics import GroupDistributionalDoubleQ
+from isaacgymenvs_ddiffpg.learning.target_actions import (
+    ascend_critic,
+    critic_q_and_grad,
+    improve_target_actions,
+    project_obs,
+)
 
 
 class QuadraticCritic(nn.Module):
@@ -82,3 +88,28 @@ def test_flat_grad_keeps_flat_directions_still():
     assert released[..., 1].abs().mean() > 0.2  # ~lr per step whatever the slope
     assert damped[..., 1].abs().mean() < 0.1 * released[..., 1].abs().mean()
     assert damped[..., 0].mean() > 0.9 * released[..., 0].mean() > 0.25
+
+
+def test_hand_written_gradient_is_autograds():
+    """The stacked critics' min(Q1, Q2) and its action gradient, written out, equal autograd's;
+    so does the whole ascent, and the Q it reports is that of the actions it returns."""
+    torch.manual_seed(0)
+    critic = GroupDistributionalDoubleQ(3, 6, 4, hidden=(32, 16), num_atoms=21, v_max=12.0)
+    obs, action = torch.randn(3, 40, 6), torch.rand(3, 40, 4) * 2 - 1
+    q, grad = critic_q_and_grad(critic, project_obs(critic, obs), action)
+    leaf = action.clone().requires_grad_(True)
+    expected_q = critic.q(obs, leaf)
+    (expected_grad,) = torch.autograd.grad(expected_q.sum(), leaf)
+    torch.testing.assert_close(q, expected_q.detach())
+    torch.testing.assert_close(grad, expected_grad)
+    assert all(p.grad is None for p in critic.parameters())
+
+    flat = torch.tensor([0.0, 0.02, 0.02])
+    by_autograd = improve_target_actions(critic.q, obs, action, steps=8, lr=0.1, flat_grad=flat)
+    by_hand, q_after = ascend_critic(critic, obs, action, steps=8, lr=0.1, flat_grad=flat)
+    torch.testing.assert_close(by_hand, by_autograd, atol=1e-5, rtol=0)
+    torch.testing.assert_close(q_after, critic.q(obs, by_hand).detach())
+    assert (q_after.mean(1) > critic.q(obs, action).mean(1)).all()
+    # a group that is not active keeps its stored actions
+    kept, _ = ascend_critic(critic, obs, action, steps=2, active=torch.tensor([True, False, True]))
+    assert torch.equal(kept[1], action[1]) and not torch.equal(kept[0], action[0])

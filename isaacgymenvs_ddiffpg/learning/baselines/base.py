@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
 import torch
@@ -9,7 +11,6 @@ from torch import Tensor, nn
 
 from isaacgymenvs_ddiffpg.learning.baselines.config import BaselineConfig
 from isaacgymenvs_ddiffpg.learning.core import ActorT, AgentCore
-from isaacgymenvs_ddiffpg.learning.critics import critic_loss, soft_update
 from isaacgymenvs_ddiffpg.learning.discovery import Discovery
 from isaacgymenvs_ddiffpg.learning.group_adamw import guarded_step
 from isaacgymenvs_ddiffpg.learning.modes import ModePlan
@@ -25,6 +26,20 @@ def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> nn.Sequential:
         layers += [nn.Linear(dim_in, dim_out), nn.ELU()]
     layers.append(nn.Linear(dims[-1], out_dim))
     return nn.Sequential(*layers)
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Within the block `module`'s parameters do not require gradients (an actor's loss through
+    the critic then differentiates the actions only, compiled or not)."""
+    params = [param for param in module.parameters() if param.requires_grad]
+    for param in params:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param in params:
+            param.requires_grad_(True)
 
 
 class BaselineAgent(AgentCore[BaselineConfigT, ActorT]):
@@ -78,12 +93,15 @@ class BaselineAgent(AgentCore[BaselineConfigT, ActorT]):
         Returns:
             `TrajectoryReplay.sample` output with a group axis of 1 (e.g. ``obs`` (1, B,
             obs_dim)) plus ``intrinsic`` (1, B) and ``total_reward`` (1, B) = extrinsic +
-            intrinsic (intrinsic = 0 when `use_intrinsic` is off).
+            intrinsic (intrinsic = 0 when `use_intrinsic` is off), and with the bonus its
+            ``novelty_loss`` (0-d, from the same pass; `novelty_step` backpropagates it).
         """
+        self.compiler.begin_step()
         batch = self.replay.sample(self.cfg.batch_size, 1, self.generator)
         if self.cfg.use_intrinsic:
-            with torch.no_grad():
-                intrinsic = self.novelty.intrinsic_reward(batch["obs"][0], batch["next_obs"][0])
+            intrinsic, batch["novelty_loss"] = self.novelty_reward_and_loss(
+                self.novelty, batch["obs"][0], batch["next_obs"][0]
+            )
             intrinsic = intrinsic[None]
         else:
             intrinsic = torch.zeros_like(batch["reward"])
@@ -104,7 +122,7 @@ class BaselineAgent(AgentCore[BaselineConfigT, ActorT]):
         Returns:
             The detached loss.
         """
-        loss, _ = critic_loss(
+        loss, _ = self.critic_loss(
             self.critic,
             self.critic_target,
             batch["obs"],
@@ -119,14 +137,14 @@ class BaselineAgent(AgentCore[BaselineConfigT, ActorT]):
         loss.backward()
         self.critic_opt.step(skip=~torch.isfinite(loss))
         self.skipped |= self.critic_opt.skipped
-        soft_update(self.critic_target, self.critic, self.cfg.tau)
+        self.soft_update(self.critic_target, self.critic, self.cfg.tau)
         return loss.detach()
 
     def novelty_step(self, batch: dict[str, Tensor]) -> Tensor:
         """One RND predictor step on the batch's obs and next obs (skipped without novelty)."""
         if not self.cfg.use_intrinsic:
             return torch.zeros((), device=self.device)
-        loss = self.novelty.loss(torch.cat((batch["obs"], batch["next_obs"])).flatten(0, 1))
+        loss = batch["novelty_loss"]
         self.novelty_opt.zero_grad()
         loss.backward()
         predictor = list(self.novelty.rnd.predictor.parameters())

@@ -10,10 +10,9 @@ from torch.profiler import record_function
 
 from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent
 from isaacgymenvs_ddiffpg.learning.baselines.config import DIPOConfig
-from isaacgymenvs_ddiffpg.learning.core import smooth_target_action
-from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
+from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy, smoothed_sample
 from isaacgymenvs_ddiffpg.learning.group_adamw import make_adamw
-from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
+from isaacgymenvs_ddiffpg.learning.target_actions import ascend_critic
 
 
 class DIPO(BaselineAgent[DIPOConfig, DiffusionPolicy]):
@@ -32,10 +31,15 @@ class DIPO(BaselineAgent[DIPOConfig, DiffusionPolicy]):
             self.obs_dim, self.act_dim, cfg.denoising_steps, cfg.time_dim, tuple(cfg.actor_hidden)
         ).to(self.device)
         self.actor_opt = make_adamw(self.actor.parameters(), lr=cfg.actor_lr)
+        self.denoise = self.compiler(DiffusionPolicy.denoise)
+        self.smoothed_sample = self.compiler(smoothed_sample)
+        self.ascend_critic = self.compiler(ascend_critic)
+        self.actor_loss = self.compiler(DiffusionPolicy.loss_from)
 
     def actor_action(self, obs: Tensor, mode_embedding: Tensor) -> Tensor:
         """A sample of the diffusion policy on s (no modes: `mode_embedding` is ignored)."""
-        return self.actor.sample(obs, self.generator)
+        noise = self.actor.chain_noise(obs.shape[0], self.generator, self.device, obs.dtype)
+        return self.denoise(self.actor, obs, noise)
 
     def update(self) -> dict[str, Tensor]:
         """One learner update in DDiffPG's order, with a single group.
@@ -43,23 +47,28 @@ class DIPO(BaselineAgent[DIPOConfig, DiffusionPolicy]):
         Returns:
             Detached losses and statistics for logging.
         """
-        cfg, gen = self.cfg, self.generator
+        cfg, gen, device = self.cfg, self.generator, self.device
         self.begin_update()
         # 1. A uniform batch; reward = extrinsic + NovelD bonus.
         with record_function("update/batch"):
             batch = self.sample()
         obs = batch["obs"]
+        size = cfg.batch_size
         # 2. Critic step; a' sampled from the actor on s', with TD3 smoothing noise.
         with record_function("update/critic"):
-            next_action = self.actor.sample(batch["next_obs"][0], gen)[None]
-            next_action = smooth_target_action(
-                next_action, cfg.target_noise_std, cfg.target_noise_clip, gen
-            )
+            next_action = self.smoothed_sample(
+                self.actor,
+                batch["next_obs"][0],
+                self.actor.chain_noise(size, gen, device, obs.dtype),
+                torch.randn((size, self.act_dim), device=device, generator=gen),
+                cfg.target_noise_std,
+                cfg.target_noise_clip,
+            )[None]
             critic_loss = self.critic_step(batch, next_action)
         # 3. Target actions: Adam ascent on the just-updated min(Q1, Q2), written back.
         with record_function("update/target_actions"):
-            target_action = improve_target_actions(
-                self.critic.q,
+            target_action, target_q = self.ascend_critic(
+                self.critic,
                 obs,
                 batch["target_action"],
                 cfg.action_steps,
@@ -67,19 +76,18 @@ class DIPO(BaselineAgent[DIPOConfig, DiffusionPolicy]):
                 max_grad_norm=cfg.max_grad_norm,
                 flat_grad=cfg.action_flat_grad,
             )
-            finite = torch.isfinite(target_action).all(dim=-1, keepdim=True)
-            target_action = torch.where(finite, target_action, batch["target_action"])
             self.replay.write_target_actions(batch["indices"], target_action)
         # 4. One diffusion behaviour-cloning step on (s, a_target).
         with record_function("update/actor"):
-            actor_loss = self.actor.loss(obs[0], target_action[0], gen)
+            timestep, noise = self.actor.loss_noise(size, gen, device, obs.dtype)
+            actor_loss = self.actor_loss(self.actor, obs[0], target_action[0], timestep, noise)
             self.step_actor(actor_loss, self.actor_opt)
         # 5. One novelty step.
         self.num_updates += 1
         with record_function("update/novelty"):
             novelty_loss = self.novelty_step(batch)
-        with record_function("update/stats"), torch.no_grad():
-            target_q = self.critic.q(obs, target_action).mean()
+        with record_function("update/stats"):  # the Q itself came with the ascent's graph
+            target_q = target_q.mean()
         return {
             "loss/critic": critic_loss,
             "loss/actor": actor_loss.detach(),

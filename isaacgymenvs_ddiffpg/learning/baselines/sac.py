@@ -9,8 +9,9 @@ import torch
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, mlp
+from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, frozen, mlp
 from isaacgymenvs_ddiffpg.learning.baselines.config import SACConfig
+from isaacgymenvs_ddiffpg.learning.critics import GroupDistributionalDoubleQ
 from isaacgymenvs_ddiffpg.learning.group_adamw import make_adamw
 
 
@@ -27,6 +28,7 @@ class TanhGaussianActor(nn.Module):
     ) -> None:
         super().__init__()
         self.net = mlp(obs_dim, hidden, 2 * act_dim)
+        self.act_dim = act_dim
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
@@ -42,6 +44,11 @@ class TanhGaussianActor(nn.Module):
         scale = 0.5 * (self.log_std_max - self.log_std_min)
         return mean, self.log_std_min + scale * (torch.tanh(raw) + 1.0)
 
+    def noise(self, obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The standard normal draws of `sample` for `obs` (..., obs_dim): (..., act_dim)."""
+        shape = (*obs.shape[:-1], self.act_dim)
+        return torch.randn(shape, device=obs.device, dtype=obs.dtype, generator=generator)
+
     def sample(
         self, obs: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
@@ -54,14 +61,68 @@ class TanhGaussianActor(nn.Module):
         Returns:
             action: (..., act_dim) in (-1, 1); log_prob: (...).
         """
+        return self.sample_from(obs, self.noise(obs, generator))
+
+    def sample_from(self, obs: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+        """`sample` with given noise (..., act_dim): a pure function of its inputs."""
         mean, log_std = self(obs)
-        noise = torch.randn(mean.shape, device=obs.device, dtype=obs.dtype, generator=generator)
         pre_tanh = mean + log_std.exp() * noise
         action = torch.tanh(pre_tanh)
         gaussian = -0.5 * noise.square() - log_std - 0.5 * math.log(2 * math.pi)
         # log |d tanh(u) / du| = 2 (log 2 - u - softplus(-2u)), the stable form of log(1 - a^2).
         squash = 2.0 * (math.log(2.0) - pre_tanh - nn.functional.softplus(-2.0 * pre_tanh))
         return action, (gaussian - squash).sum(dim=-1)
+
+    def mean_action(self, obs: Tensor) -> Tensor:
+        """tanh(mu(s)), the action evaluation plays: (..., act_dim)."""
+        return torch.tanh(self(obs)[0])
+
+
+@torch.no_grad()
+def sac_soft_target(
+    actor: TanhGaussianActor,
+    next_obs: Tensor,
+    noise: Tensor,
+    reward: Tensor,
+    not_done: Tensor,
+    gamma: float,
+    alpha: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """a' ~ pi(s') and the soft reward r - gamma alpha log pi(a'|s') of the C51 target.
+
+    Args:
+        actor: the policy.
+        next_obs: (1, B, obs_dim); noise: (1, B, act_dim) standard normal.
+        reward, not_done: (1, B).
+        gamma: discount; alpha: 0-d temperature.
+
+    Returns:
+        next_action: (1, B, act_dim); soft_reward: (1, B).
+    """
+    next_action, next_log_prob = actor.sample_from(next_obs, noise)
+    return next_action, reward - gamma * not_done * alpha * next_log_prob
+
+
+def sac_actor_loss(
+    actor: TanhGaussianActor,
+    critic: GroupDistributionalDoubleQ,
+    obs: Tensor,
+    noise: Tensor,
+    alpha: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """SAC's actor loss mean(alpha log pi(a|s) - min(Q1, Q2)(s, a)), a reparameterised.
+
+    Args:
+        actor, critic: the policy and the (frozen) critic.
+        obs: (1, B, obs_dim); noise: (1, B, act_dim) standard normal.
+        alpha: 0-d temperature.
+
+    Returns:
+        loss: 0-d; log_prob: (1, B) detached, for the temperature's step.
+    """
+    action, log_prob = actor.sample_from(obs, noise)
+    loss = (alpha * log_prob - critic.q(obs, action)).mean()
+    return loss, log_prob.detach()
 
 
 class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
@@ -91,6 +152,10 @@ class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
         self.target_entropy = (
             cfg.target_entropy if cfg.target_entropy is not None else -float(self.act_dim)
         )
+        self.sample_from = self.compiler(TanhGaussianActor.sample_from)
+        self.mean_action = self.compiler(TanhGaussianActor.mean_action)
+        self.soft_target = self.compiler(sac_soft_target)
+        self.actor_loss = self.compiler(sac_actor_loss)
 
     @property
     def alpha(self) -> Tensor:
@@ -109,9 +174,10 @@ class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
         Returns:
             actions: (N, act_dim) in [-1, 1].
         """
+        self.compiler.begin_step()
         if noise_std is None:
-            return torch.tanh(self.actor(obs)[0])
-        return self.actor.sample(obs, self.generator)[0]
+            return self.mean_action(self.actor, obs)
+        return self.sample_from(self.actor, obs, self.actor.noise(obs, self.generator))[0]
 
     def update(self) -> dict[str, Tensor]:
         """One learner update: critic, actor, temperature, novelty.
@@ -127,19 +193,26 @@ class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
         alpha = self.alpha
         # 2. Critic step toward the soft target: a' ~ pi(s'), entropy as a reward shift.
         with record_function("update/critic"):
-            with torch.no_grad():
-                next_action, next_log_prob = self.actor.sample(batch["next_obs"], self.generator)
-                soft_reward = (
-                    batch["total_reward"] - self.cfg.gamma * not_done * alpha * next_log_prob
-                )
+            next_obs = batch["next_obs"]
+            next_action, soft_reward = self.soft_target(
+                self.actor,
+                next_obs,
+                self.actor.noise(next_obs, self.generator),
+                batch["total_reward"],
+                not_done,
+                self.cfg.gamma,
+                alpha,
+            )
             critic_loss = self.critic_step(batch, next_action, soft_reward)
         with record_function("update/actor"):
             # 3. Actor step: minimise alpha log pi(a|s) - min(Q1, Q2)(s, a), a reparameterised.
-            action, log_prob = self.actor.sample(obs, self.generator)
-            actor_loss = (alpha * log_prob - self.critic.q(obs, action)).mean()
+            with frozen(self.critic):
+                actor_loss, log_prob = self.actor_loss(
+                    self.actor, self.critic, obs, self.actor.noise(obs, self.generator), alpha
+                )
             self.step_actor(actor_loss, self.actor_opt)
             # 4. Temperature step: alpha grows when the entropy is below its target.
-            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+            alpha_loss = -(self.log_alpha * (log_prob + self.target_entropy)).mean()
             self.step_actor(alpha_loss, self.alpha_opt, max_grad_norm=None)
         # 5. One novelty step.
         self.num_updates += 1
@@ -151,7 +224,7 @@ class SAC(BaselineAgent[SACConfig, TanhGaussianActor]):
             "loss/alpha": alpha_loss.detach(),
             "loss/novelty": novelty_loss,
             "value/alpha": self.alpha,
-            "value/entropy": -log_prob.detach().mean(),
+            "value/entropy": -log_prob.mean(),
             "reward/intrinsic": batch["intrinsic"].mean(),
             **self.health(),
         }

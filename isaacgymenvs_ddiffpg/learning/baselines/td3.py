@@ -9,10 +9,10 @@ import torch
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, mlp
+from isaacgymenvs_ddiffpg.learning.baselines.base import BaselineAgent, frozen, mlp
 from isaacgymenvs_ddiffpg.learning.baselines.config import TD3Config
 from isaacgymenvs_ddiffpg.learning.core import smooth_target_action
-from isaacgymenvs_ddiffpg.learning.critics import soft_update
+from isaacgymenvs_ddiffpg.learning.critics import GroupDistributionalDoubleQ
 from isaacgymenvs_ddiffpg.learning.group_adamw import make_adamw
 
 
@@ -35,6 +35,30 @@ class TanhActor(nn.Module):
         return torch.tanh(self.net(obs))
 
 
+@torch.no_grad()
+def td3_next_action(
+    actor_target: TanhActor, next_obs: Tensor, noise: Tensor, std: float, clip: float
+) -> Tensor:
+    """a' = the target actor's action on s' with TD3's smoothing noise (`smooth_target_action`).
+
+    Args:
+        actor_target: the Polyak-averaged actor.
+        next_obs: (..., obs_dim); noise: (..., act_dim) standard normal.
+        std, clip: the smoothing noise's std and bound.
+    """
+    return smooth_target_action(actor_target(next_obs), noise, std, clip)
+
+
+def td3_actor_loss(actor: TanhActor, critic: GroupDistributionalDoubleQ, obs: Tensor) -> Tensor:
+    """-mean min(Q1, Q2)(s, mu(s)), the deterministic policy gradient's loss.
+
+    Args:
+        actor, critic: the policy and the (frozen) critic.
+        obs: (1, B, obs_dim).
+    """
+    return -critic.q(obs, actor(obs)).mean()
+
+
 class TD3(BaselineAgent[TD3Config, TanhActor]):
     """TD3 (Fujimoto et al., 2018) in this framework, as in the released baseline settings.
 
@@ -50,10 +74,13 @@ class TD3(BaselineAgent[TD3Config, TanhActor]):
         self.actor = TanhActor(self.obs_dim, self.act_dim, tuple(cfg.actor_hidden)).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.actor_opt = make_adamw(self.actor.parameters(), lr=cfg.actor_lr)
+        self.policy = self.compiler(TanhActor.forward)
+        self.next_action = self.compiler(td3_next_action)
+        self.actor_loss = self.compiler(td3_actor_loss)
 
     def actor_action(self, obs: Tensor, mode_embedding: Tensor) -> Tensor:
         """mu(s) (TD3 has no modes: `mode_embedding` is ignored); shapes as for `act`."""
-        return self.actor(obs)
+        return self.policy(self.actor, obs)
 
     def update(self) -> dict[str, Tensor]:
         """One learner update: critic, (delayed) actor and target actor, novelty.
@@ -68,22 +95,25 @@ class TD3(BaselineAgent[TD3Config, TanhActor]):
         obs = batch["obs"]
         # 2. Critic step toward r + gamma * min of the projected targets at a' = smoothed mu'(s').
         with record_function("update/critic"):
-            with torch.no_grad():
-                next_action = smooth_target_action(
-                    self.actor_target(batch["next_obs"]),
-                    self.cfg.target_noise_std,
-                    self.cfg.target_noise_clip,
-                    self.generator,
-                )
+            next_obs = batch["next_obs"]
+            noise_shape = (*next_obs.shape[:-1], self.act_dim)
+            next_action = self.next_action(
+                self.actor_target,
+                next_obs,
+                torch.randn(noise_shape, device=self.device, generator=self.generator),
+                self.cfg.target_noise_std,
+                self.cfg.target_noise_clip,
+            )
             critic_loss = self.critic_step(batch, next_action)
         # 3. Every `policy_delay` updates: actor ascends min(Q1, Q2), then its Polyak target.
         self.num_updates += 1
         out = {"loss/critic": critic_loss}
         if self.num_updates % self.cfg.policy_delay == 0:
             with record_function("update/actor"):
-                actor_loss = -self.critic.q(obs, self.actor(obs)).mean()
+                with frozen(self.critic):
+                    actor_loss = self.actor_loss(self.actor, self.critic, obs)
                 self.step_actor(actor_loss, self.actor_opt)
-                soft_update(self.actor_target, self.actor, self.cfg.tau)
+                self.soft_update(self.actor_target, self.actor, self.cfg.tau)
             out["loss/actor"] = actor_loss.detach()
         # 4. One novelty step.
         with record_function("update/novelty"):
