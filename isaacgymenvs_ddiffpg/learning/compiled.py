@@ -54,6 +54,10 @@ class Compiler:
 
     def __call__(self, fn: FunctionT) -> FunctionT:
         """`fn` compiled (or `fn` itself when compiling is off)."""
+        if hasattr(fn, "__wrapped__"):  # e.g. under @torch.no_grad(): its wrapper's code
+            # object is shared by every function so decorated, and so would be the graphs'
+            # cache, its guards and its recompile limit; use `with torch.no_grad():` inside.
+            raise ValueError(f"compile {fn.__qualname__} undecorated")
         if not self.enabled:
             return fn
         mode = "reduce-overhead" if self.cuda_graphs and self.backend == "inductor" else None

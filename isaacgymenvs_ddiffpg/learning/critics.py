@@ -283,14 +283,13 @@ def critic_loss(
     return weighted.sum(), group_loss.detach()
 
 
-@torch.no_grad()
 def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """Polyak averaging: target <- (1 - tau) target + tau online."""
-    target_params, online_params = tuple(target.parameters()), tuple(online.parameters())
-    torch._foreach_lerp_(target_params, online_params, tau)  # pyright: ignore[reportPrivateImportUsage]
+    with torch.no_grad():
+        target_params, online_params = tuple(target.parameters()), tuple(online.parameters())
+        torch._foreach_lerp_(target_params, online_params, tau)  # pyright: ignore[reportPrivateImportUsage]
 
 
-@torch.no_grad()
 def group_soft_update(
     target: GroupDistributionalDoubleQ,
     online: GroupDistributionalDoubleQ,
@@ -298,10 +297,13 @@ def group_soft_update(
     active: Tensor,
 ) -> None:
     """Polyak averaging of the groups in `active` (G,) bool only; the others' targets stay."""
-    weight = (tau * active.to(torch.float32)).repeat_interleave(online.num_heads)
-    for target_param, online_param in zip(target.parameters(), online.parameters(), strict=True):
-        rows = weight.view(-1, *([1] * (online_param.dim() - 1))).to(online_param.dtype)
-        target_param.lerp_(online_param, rows)
+    with torch.no_grad():
+        weight = (tau * active.to(torch.float32)).repeat_interleave(online.num_heads)
+        for target_param, online_param in zip(
+            target.parameters(), online.parameters(), strict=True
+        ):
+            rows = weight.view(-1, *([1] * (online_param.dim() - 1))).to(online_param.dtype)
+            target_param.lerp_(online_param, rows)
 
 
 def remap_groups(

@@ -195,7 +195,6 @@ class DiffusionPolicy(nn.Module):
         noise = self.chain_noise(cond.shape[0], generator, cond.device, cond.dtype)
         return self.denoise(cond, noise)
 
-    @torch.no_grad()
     def denoise(self, cond: Tensor, noise: Tensor) -> Tensor:
         """The reverse chain from given noise (`chain_noise`): a pure function of its inputs.
 
@@ -206,18 +205,19 @@ class DiffusionPolicy(nn.Module):
         Returns:
             action: (B, act_dim) a_0.
         """
-        # 1. Start from a_K; the condition and the K time features enter the first layer the
-        #    same way at every step, so they are projected once.
-        action = noise[0]
-        cond_proj = self.net.project_cond(cond)
-        time_proj = self.net.project_time(self.denoising_steps, cond.device)
-        for k in reversed(range(self.denoising_steps)):
-            # 2. Predict the noise in a_k.
-            eps_hat = self.net.eps_from(action, time_proj[k], cond_proj)
-            # 3. Step to a_{k-1}; the last step (k = 0) is noise-free.
-            step_noise = noise[self.denoising_steps - k] if k > 0 else None
-            action = self.schedule.step(eps_hat, k, action, step_noise)
-        return action
+        with torch.no_grad():
+            # 1. Start from a_K; the condition and the K time features enter the first layer the
+            #    same way at every step, so they are projected once.
+            action = noise[0]
+            cond_proj = self.net.project_cond(cond)
+            time_proj = self.net.project_time(self.denoising_steps, cond.device)
+            for k in reversed(range(self.denoising_steps)):
+                # 2. Predict the noise in a_k.
+                eps_hat = self.net.eps_from(action, time_proj[k], cond_proj)
+                # 3. Step to a_{k-1}; the last step (k = 0) is noise-free.
+                step_noise = noise[self.denoising_steps - k] if k > 0 else None
+                action = self.schedule.step(eps_hat, k, action, step_noise)
+            return action
 
     def loss_noise(
         self,
@@ -285,7 +285,6 @@ class DiffusionPolicy(nn.Module):
         return (per_sample * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-@torch.no_grad()
 def smoothed_sample(
     policy: DiffusionPolicy,
     cond: Tensor,
@@ -306,7 +305,8 @@ def smoothed_sample(
     Returns:
         next_action: (B, act_dim) in [-1, 1].
     """
-    return smooth_target_action(policy.denoise(cond, chain_noise), smooth_noise, std, clip)
+    with torch.no_grad():
+        return smooth_target_action(policy.denoise(cond, chain_noise), smooth_noise, std, clip)
 
 
 __all__ = ["DDPMSchedule", "DiffusionNet", "DiffusionPolicy", "cosine_cap_betas", "smoothed_sample"]

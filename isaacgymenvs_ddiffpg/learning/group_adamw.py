@@ -101,7 +101,6 @@ class GroupAdamW:
 StepFunction = Callable[..., tuple[Tensor, Tensor]]
 
 
-@torch.no_grad()
 def group_adamw_step(
     params: list[nn.Parameter],
     grads: list[Tensor],
@@ -125,32 +124,33 @@ def group_adamw_step(
     Returns:
         grad_norm: (G,) before clipping; skipped: 0-d bool.
     """
-    lr, (beta1, beta2), eps, weight_decay, max_grad_norm = hyper
-    groups = step_count.shape[0]
-    grads = [grad.reshape(groups, -1) for grad in grads]
-    grad_norm = torch.stack([grad.square().sum(dim=1) for grad in grads]).sum(dim=0).sqrt()
-    clip = torch.ones_like(grad_norm)
-    if max_grad_norm is not None:
-        clip = (max_grad_norm / (grad_norm + 1e-6)).clamp(max=1.0)
-    ok = torch.isfinite(grad_norm).all() & ~skip
-    go = ok & active  # (G,) groups that step
-    step_count.add_(go.to(step_count.dtype))
-    count = step_count.clamp(min=1.0)  # a skipped first step must not divide by 0
-    step_size = (lr / (1.0 - beta1**count)).unsqueeze(1)
-    bias_correction2_sqrt = (1.0 - beta2**count).sqrt().unsqueeze(1)
-    rows = go.unsqueeze(1)
-    for param, grad, avg, avg_sq in zip(params, grads, exp_avg, exp_avg_sq, strict=True):
-        grad = grad * clip.unsqueeze(1)
-        value = param.view(groups, -1)
-        new_value = value * (1.0 - lr * weight_decay)
-        new_avg = avg.lerp(grad, 1.0 - beta1)
-        new_avg_sq = avg_sq * beta2 + grad * grad * (1.0 - beta2)
-        denom = new_avg_sq.sqrt() / bias_correction2_sqrt + eps
-        new_value = new_value - step_size * new_avg / denom
-        value.copy_(torch.where(rows, new_value, value))
-        avg.copy_(torch.where(rows, new_avg, avg))
-        avg_sq.copy_(torch.where(rows, new_avg_sq, avg_sq))
-    return grad_norm, ~ok
+    with torch.no_grad():
+        lr, (beta1, beta2), eps, weight_decay, max_grad_norm = hyper
+        groups = step_count.shape[0]
+        grads = [grad.reshape(groups, -1) for grad in grads]
+        grad_norm = torch.stack([grad.square().sum(dim=1) for grad in grads]).sum(dim=0).sqrt()
+        clip = torch.ones_like(grad_norm)
+        if max_grad_norm is not None:
+            clip = (max_grad_norm / (grad_norm + 1e-6)).clamp(max=1.0)
+        ok = torch.isfinite(grad_norm).all() & ~skip
+        go = ok & active  # (G,) groups that step
+        step_count.add_(go.to(step_count.dtype))
+        count = step_count.clamp(min=1.0)  # a skipped first step must not divide by 0
+        step_size = (lr / (1.0 - beta1**count)).unsqueeze(1)
+        bias_correction2_sqrt = (1.0 - beta2**count).sqrt().unsqueeze(1)
+        rows = go.unsqueeze(1)
+        for param, grad, avg, avg_sq in zip(params, grads, exp_avg, exp_avg_sq, strict=True):
+            grad = grad * clip.unsqueeze(1)
+            value = param.view(groups, -1)
+            new_value = value * (1.0 - lr * weight_decay)
+            new_avg = avg.lerp(grad, 1.0 - beta1)
+            new_avg_sq = avg_sq * beta2 + grad * grad * (1.0 - beta2)
+            denom = new_avg_sq.sqrt() / bias_correction2_sqrt + eps
+            new_value = new_value - step_size * new_avg / denom
+            value.copy_(torch.where(rows, new_value, value))
+            avg.copy_(torch.where(rows, new_avg, avg))
+            avg_sq.copy_(torch.where(rows, new_avg_sq, avg_sq))
+        return grad_norm, ~ok
 
 
 def make_adamw(params: Any, lr: float) -> torch.optim.AdamW:

@@ -79,8 +79,8 @@ def critic_q_and_grad(
     # dQ/dlogit_j = p_j (z_j - Q) for the chosen head, 0 for the other
     delta = probs * (critic.support - q_heads.view(groups * heads, batch, 1)) * chosen
     for layer, x in zip(reversed(layers[1:]), reversed(pre), strict=True):
-        slope = torch.where(x > 0, 1.0, alpha * x.exp())  # ELU'(x)
-        delta = torch.bmm(delta, layer.weight.transpose(1, 2)) * slope
+        delta = torch.bmm(delta, layer.weight.transpose(1, 2))
+        delta = torch.ops.aten.elu_backward(delta, alpha, 1.0, 1.0, False, x)  # * ELU'(x)
     grad = torch.bmm(delta, action_weight.transpose(1, 2))  # (2G, B, act_dim)
     return q, grad.view(groups, heads, batch, act_dim).sum(dim=1)
 
@@ -207,7 +207,6 @@ def improve_target_actions(
         )
 
 
-@torch.no_grad()
 def ascend_critic(
     critic: GroupDistributionalDoubleQ,
     obs: Tensor,
@@ -235,16 +234,19 @@ def ascend_critic(
         improved: (G, B, act_dim).
         q: (G, B) min(Q1, Q2) at the improved actions.
     """
-    obs_proj = project_obs(critic, obs)
+    with torch.no_grad():
+        obs_proj = project_obs(critic, obs)
 
-    def q_grad(action: Tensor) -> tuple[Tensor, Tensor]:
-        q, grad = critic_q_and_grad(critic, obs_proj, action)
-        assert grad is not None
-        return q, grad
+        def q_grad(action: Tensor) -> tuple[Tensor, Tensor]:
+            q, grad = critic_q_and_grad(critic, obs_proj, action)
+            assert grad is not None
+            return q, grad
 
-    improved = ascend(q_grad, target_action, steps, lr, eps, max_grad_norm, bound, betas, flat_grad)
-    keep = torch.isfinite(improved).all(dim=-1, keepdim=True)
-    if active is not None:
-        keep = keep & active[:, None, None]
-    improved = torch.where(keep, improved, target_action)
-    return improved, critic_q_and_grad(critic, obs_proj, improved, with_grad=False)[0]
+        improved = ascend(
+            q_grad, target_action, steps, lr, eps, max_grad_norm, bound, betas, flat_grad
+        )
+        keep = torch.isfinite(improved).all(dim=-1, keepdim=True)
+        if active is not None:
+            keep = keep & active[:, None, None]
+        improved = torch.where(keep, improved, target_action)
+        return improved, critic_q_and_grad(critic, obs_proj, improved, with_grad=False)[0]

@@ -78,7 +78,6 @@ class TanhGaussianActor(nn.Module):
         return torch.tanh(self(obs)[0])
 
 
-@torch.no_grad()
 def sac_soft_target(
     actor: TanhGaussianActor,
     next_obs: Tensor,
@@ -99,8 +98,9 @@ def sac_soft_target(
     Returns:
         next_action: (1, B, act_dim); soft_reward: (1, B).
     """
-    next_action, next_log_prob = actor.sample_from(next_obs, noise)
-    return next_action, reward - gamma * not_done * alpha * next_log_prob
+    with torch.no_grad():
+        next_action, next_log_prob = actor.sample_from(next_obs, noise)
+        return next_action, reward - gamma * not_done * alpha * next_log_prob
 
 
 def sac_actor_loss(

@@ -35,7 +35,6 @@ class TanhActor(nn.Module):
         return torch.tanh(self.net(obs))
 
 
-@torch.no_grad()
 def td3_next_action(
     actor_target: TanhActor, next_obs: Tensor, noise: Tensor, std: float, clip: float
 ) -> Tensor:
@@ -46,7 +45,8 @@ def td3_next_action(
         next_obs: (..., obs_dim); noise: (..., act_dim) standard normal.
         std, clip: the smoothing noise's std and bound.
     """
-    return smooth_target_action(actor_target(next_obs), noise, std, clip)
+    with torch.no_grad():
+        return smooth_target_action(actor_target(next_obs), noise, std, clip)
 
 
 def td3_actor_loss(actor: TanhActor, critic: GroupDistributionalDoubleQ, obs: Tensor) -> Tensor:
