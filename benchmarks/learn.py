@@ -3,6 +3,7 @@
     python benchmarks/learn.py PointMazeV1 DDiffPGSmall [hydra overrides ...]
     python benchmarks/learn.py AntMazeV1 DDiffPGSmall num_envs=256 max_iterations=2000
     python benchmarks/learn.py --checkpoint runs/bench/<run>/nn/last.pth   # evaluate only
+    python benchmarks/learn.py PointMazeV1 DDiffPGSmall num_envs=64 --seeds 0 1 2 3 4 --parallel 2
 
 Training runs `train.py` exactly as a user would (a subprocess, its own run folder under
 runs/bench/). The evaluation task is built from the run's own config.yaml (the trained layout
@@ -12,6 +13,12 @@ path (`route_of`): above or below the wall on V1 mazes, the quadrant of the cros
 FrankaReach, the side of the wall on FrankaPush, pulled or pushed on FrankaCabinet, the goal
 reached elsewhere; a mode "plays its route" when most of its successes share one. The run's
 learning curves are in `modes/<task>_curves.png` (their path is printed).
+
+With `--seeds` every seed is trained (`--parallel` at once, each on one thread) and evaluated,
+one JSON line each, then a summary line: per seed the modes that play their own route (success
+>= `--success` under their embedding, >= 90% of their successes on one route) and the distinct
+routes they play, and the number of seeds where every mode does and where at least two
+distinct routes are played.
 """
 
 from __future__ import annotations
@@ -109,6 +116,48 @@ def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, A
     }
 
 
+def plays_route(mode: dict[str, Any], success: float) -> bool:
+    """A mode's evaluation meets `success` and >= 90% of its successes share one route."""
+    return mode["success"] >= success and mode["main_route_share"] >= 0.9
+
+
+def summary(results: dict[int, dict[str, Any]], success: float) -> dict[str, Any]:
+    """Per seed: modes found, those that play their own route, the distinct routes they play."""
+    seeds = {}
+    for seed, result in results.items():
+        modes = {k: v for k, v in result["per_mode"].items() if k != "0"}
+        good = {k: v["main_route"] for k, v in modes.items() if plays_route(v, success)}
+        seeds[str(seed)] = {
+            "modes": len(modes),
+            "modes_playing_their_route": len(good),
+            "routes": sorted(set(good.values())),
+            "success_z0": result["per_mode"]["0"]["success"],
+        }
+    return {
+        "success_threshold": success,
+        "seeds": seeds,
+        "seeds_all_modes_play_their_route": sum(
+            1 for v in seeds.values() if v["modes"] and v["modes_playing_their_route"] == v["modes"]
+        ),
+        "seeds_two_routes_played": sum(1 for v in seeds.values() if len(v["routes"]) >= 2),
+        "num_seeds": len(seeds),
+    }
+
+
+def train(
+    task: str, algo: str, overrides: list[str], seed: int | None
+) -> tuple[Path, subprocess.Popen[str]]:
+    """Starts `train.py` for one run; returns its run folder and the process."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"bench/{task}_{algo}_{stamp}" + ("" if seed is None else f"_seed{seed}")
+    command = [sys.executable, str(REPO / "train.py"), f"task={task}", f"train={algo}"]
+    command += [f"experiment={name}", *overrides]
+    if seed is not None:
+        command += [f"seed={seed}", "num_threads=1", "+train.params.torch_threads=1"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
+    return Path("runs") / name, subprocess.Popen(command, **quiet)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("task", nargs="?")
@@ -116,6 +165,9 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     parser.add_argument("--eval-envs", type=int, default=40)
     parser.add_argument("--checkpoint", type=Path, default=None, help="evaluate only")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="train each seed")
+    parser.add_argument("--parallel", type=int, default=1, help="seeds trained at once")
+    parser.add_argument("--success", type=float, default=0.9, help="a mode's success target")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.checkpoint is not None:
@@ -123,23 +175,25 @@ def main() -> None:
         return
     if not (args.task and args.algo):
         parser.error("give a task and a train config, or --checkpoint")
-    experiment = f"bench/{args.task}_{args.algo}_{time.strftime('%Y%m%d-%H%M%S')}"
-    command = [
-        sys.executable,
-        str(REPO / "train.py"),
-        f"task={args.task}",
-        f"train={args.algo}",
-        f"experiment={experiment}",
-        *args.overrides,
-    ]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall_clock = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"training failed:\n{done.stderr[-3000:]}")
-    result = evaluate(Path("runs") / experiment / "nn" / "last.pth", args.eval_envs)
-    result |= {"algo": args.algo, "overrides": args.overrides, "wall_clock_s": wall_clock}
-    print(json.dumps(result))
+    results: dict[int, dict[str, Any]] = {}
+    pending = list(args.seeds) if args.seeds is not None else [None]
+    while pending:
+        batch, pending = pending[: args.parallel], pending[args.parallel :]
+        start = time.perf_counter()
+        runs = [(seed, *train(args.task, args.algo, args.overrides, seed)) for seed in batch]
+        for seed, run, process in runs:
+            _, stderr = process.communicate()
+            wall_clock = time.perf_counter() - start
+            if process.returncode != 0:
+                sys.exit(f"training failed (seed {seed}):\n{stderr[-3000:]}")
+            result = evaluate(run / "nn" / "last.pth", args.eval_envs)
+            result |= {"algo": args.algo, "overrides": args.overrides, "seed": seed}
+            result["wall_clock_s"] = wall_clock
+            print(json.dumps(result), flush=True)
+            if seed is not None:
+                results[seed] = result
+    if results:
+        print(json.dumps({"summary": summary(results, args.success)}))
 
 
 if __name__ == "__main__":

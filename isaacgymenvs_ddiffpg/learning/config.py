@@ -143,7 +143,8 @@ class DiffusionActorConfig(TargetSmoothingConfig):
             Adam's epsilon per sample; 0 as released: every step has size action_lr, so actions
             drift to the bounds wherever the critic is flat, e.g. when pushing into a wall).
             DDiffPG applies it to the mode critics' ascent only: Q_explore, which learns only
-            the intrinsic reward, has slopes about as small everywhere (~0.002 on PointMazeV1).
+            the intrinsic reward, has slopes about as small everywhere (~0.002 on PointMazeV1);
+            its floor is `DDiffPGConfig.explore_flat_grad`.
     """
 
     SHAPE_FIELDS: ClassVar[tuple[str, ...]] = ("denoising_steps", "time_dim", "actor_hidden")
@@ -177,6 +178,12 @@ class DDiffPGConfig(DiffusionActorConfig):
             chance successes became two "modes" that split the batch and the envs.
         resample_len: resample paths to this many points before DTW (None: full length; the
             released settings resample non-maze tasks to the mean success length).
+        mode_success_share: share of each mode's batch drawn from its successful trajectories;
+            when > 0 the actor clones only a mode's samples from successes (its critic still
+            learns from all). 0 as released: failures assigned to a mode make most of its
+            transitions, and cloning them teaches it to stop where they stopped.
+        explore_flat_grad: the flat slope of Q_explore's target-action ascent as a share of
+            its mean |dQ/da| over the batch (0 as released; see `action_flat_grad`).
     """
 
     algorithm: ClassVar[str] = "ddiffpg"
@@ -192,10 +199,16 @@ class DDiffPGConfig(DiffusionActorConfig):
     max_modes: int = 10
     min_mode_size: int = 5
     resample_len: int | None = None
+    mode_success_share: float = 0.0
+    explore_flat_grad: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.exploration not in ("prop", "fixed", "linear"):
             raise ValueError(f"exploration must be prop, fixed or linear, got {self.exploration!r}")
+        if not 0.0 <= self.mode_success_share <= 1.0:
+            raise ValueError(f"mode_success_share must be in [0, 1], got {self.mode_success_share}")
+        if self.explore_flat_grad < 0.0:
+            raise ValueError(f"explore_flat_grad must be >= 0, got {self.explore_flat_grad}")
         if self.batch_size < self.max_modes + 1:
             raise ValueError("batch_size must hold at least one sample per group")

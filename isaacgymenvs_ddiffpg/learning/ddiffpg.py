@@ -146,7 +146,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
         with record_function("update/batch"):
             # 1. Multimodal batch: an equal share per group; group 0 (exploration) draws from
             #    all stored data including running episodes, group k from mode k's trajectories.
-            batch = self.replay.sample(per_group, num_groups, gen)
+            batch = self.replay.sample(per_group, num_groups, gen, cfg.mode_success_share)
             obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]
             has_data = batch["has_data"]
 
@@ -199,9 +199,11 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             #    clamped to the action bounds and written back into the replay (a mode without
             #    data keeps its stored ones). `action_flat_grad` holds for the mode critics;
             #    Q_explore, which learns only the small intrinsic reward, has slopes of its size
-            #    everywhere and ascends without it.
+            #    everywhere: its flat slope is `explore_flat_grad` x its own mean slope.
             flat = torch.full((num_groups,), cfg.action_flat_grad, device=device)
             flat[0] = 0.0
+            relative = torch.zeros(num_groups, device=device)
+            relative[0] = cfg.explore_flat_grad
             target_action, target_q = self.ascend_critic(
                 self.critic,
                 obs,
@@ -211,6 +213,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 max_grad_norm=cfg.max_grad_norm,
                 flat_grad=flat,
                 active=has_data,
+                relative_flat=relative,
             )
             self.replay.write_target_actions(batch["indices"], target_action)
 
@@ -220,8 +223,12 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             #    z = 0 the multimodal policy that lets the sampler choose the mode.
             actor_z = actor_embeddings(self.group_z, per_group, cfg.zero_embedding_prob, gen)
             # A mode left without data drew group 0's samples with its own stale targets: it
-            # is not cloned, as its critic is not trained.
-            weight = has_data[:, None].expand(num_groups, per_group).flatten().to(obs.dtype)
+            # is not cloned, as its critic is not trained. With `mode_success_share` a mode
+            # clones only its samples from successful trajectories.
+            clone = has_data[:, None].expand(num_groups, per_group)
+            if cfg.mode_success_share > 0:
+                clone = clone & batch["success"]
+            weight = clone.flatten().to(obs.dtype)
             timestep, noise = self.actor.loss_noise(size, gen, device, obs.dtype)
             actor_loss = self.actor_loss(
                 self.actor,

@@ -166,27 +166,36 @@ class TrajectoryReplay:
 
     @torch.no_grad()
     def sample(
-        self, batch_per_group: int, num_groups: int, generator: torch.Generator | None = None
+        self,
+        batch_per_group: int,
+        num_groups: int,
+        generator: torch.Generator | None = None,
+        success_share: float = 0.0,
     ) -> dict[str, Tensor]:
         """Samples a multimodal batch, ``B = batch_per_group`` transitions for each group.
 
         Group 0 draws uniformly over all stored transitions, including those of the running
         (unfinished) episodes. Group ``k >= 1`` draws uniformly over the transitions of the
         trajectories labelled ``k`` (a trajectory with probability proportional to its length,
-        then a step). A group without data uses group 0's distribution. Needs at least one
-        `add` before the first call.
+        then a step); with `success_share` > 0 the first ``round(success_share * B)`` of them
+        come from its successful trajectories only. A group without data uses group 0's
+        distribution. Needs at least one `add` before the first call.
 
         Args:
             batch_per_group: ``B``.
             num_groups: ``G`` (exploration + modes), at most ``num_target_slots``.
             generator: random generator on the buffer's device.
+            success_share: share of each mode's samples drawn from its successful
+                trajectories (0: none; the draws are then those of a plain uniform batch).
 
         Returns:
             ``obs`` (G, B, obs_dim), ``action`` (G, B, act_dim), ``reward`` (G, B),
             ``next_obs`` (G, B, obs_dim), ``terminated`` (G, B) bool, ``target_action``
             (G, B, act_dim) (group ``g``'s slot ``g``), ``indices`` (G, B) flat transition
             indices for `write_target_actions`, ``has_data`` (G,) bool: false for a group that
-            had no trajectories and drew from group 0's distribution instead.
+            had no trajectories and drew from group 0's distribution instead, ``success``
+            (G, B) bool: the sample's trajectory reached a goal (true throughout group 0 and
+            any group without a successful trajectory, whose samples all count).
         """
         groups = torch.arange(num_groups, device=self.device)
         weight = (self.length * self.valid).flatten()
@@ -195,15 +204,18 @@ class TrajectoryReplay:
         per_group = weight[None, :] * member
         has_data = per_group.sum(1) > 0
         per_group = torch.where(has_data[:, None], per_group, weight[None, :])
-        # Inverse-CDF draw of one transition index u per sample: a trajectory is hit with
-        # probability proportional to its length, and u's offset inside it is the step.
-        cdf = per_group.cumsum(1)
-        total = cdf[:, -1:]
-        shape = (num_groups, batch_per_group)
-        uniform = torch.rand(shape, device=self.device, dtype=torch.float64, generator=generator)
-        draw = torch.minimum((uniform * total).long(), total - 1)
-        traj = torch.searchsorted(cdf, draw, right=True)
-        step = draw - (cdf.gather(1, traj) - per_group.gather(1, traj))
+        winners = per_group * ((self.success > 0).flatten()[None, :] & (groups[:, None] > 0))
+        has_win = winners.sum(1) > 0
+        num_win = round(success_share * batch_per_group)
+        if num_win == 0:
+            traj, step = _draw(per_group, batch_per_group, generator)
+        else:  # successes first, then the rest of the group's batch
+            winners = torch.where(has_win[:, None], winners, per_group)
+            rows = torch.cat((winners, per_group))
+            rest = batch_per_group - num_win
+            traj, step = _draw(rows, max(num_win, rest), generator)
+            traj = torch.cat((traj[:num_groups, :num_win], traj[num_groups:, :rest]), dim=1)
+            step = torch.cat((step[:num_groups, :num_win], step[num_groups:, :rest]), dim=1)
         indices = traj * self.max_episode_length + step
         obs_index = traj * (self.max_episode_length + 1) + step
         obs = self.obs.flatten(0, 2)
@@ -217,6 +229,7 @@ class TrajectoryReplay:
             "target_action": target[groups[:, None], indices],
             "indices": indices,
             "has_data": has_data,
+            "success": (self.success.flatten()[traj] > 0) | ~has_win[:, None],
         }
 
     @torch.no_grad()
@@ -323,3 +336,16 @@ class TrajectoryReplay:
                     f"{name}: shape {tuple(state[name].shape)} != {tuple(tensor.shape)}"
                 )
             tensor.copy_(state[name])
+
+
+def _draw(rows: Tensor, count: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """`count` inverse-CDF draws per row of trajectory weights (R, T): a trajectory is hit with
+    probability proportional to its weight (its length), and the draw's offset inside it is the
+    step. Returns (trajectory, step), each (R, count)."""
+    cdf = rows.cumsum(1)
+    total = cdf[:, -1:]
+    shape = (rows.shape[0], count)
+    uniform = torch.rand(shape, device=rows.device, dtype=torch.float64, generator=generator)
+    draw = torch.minimum((uniform * total).long(), total - 1)
+    traj = torch.searchsorted(cdf, draw, right=True)
+    return traj, draw - (cdf.gather(1, traj) - rows.gather(1, traj))

@@ -109,13 +109,15 @@ def ascend(
     bound: float = 1.0 - 1e-5,
     betas: tuple[float, float] = (0.9, 0.999),
     flat_grad: float | Tensor = 0.0,
+    relative_flat: float | Tensor = 0.0,
 ) -> Tensor:
     """Adam ascent of each group's mean Q over its actions (see `improve_target_actions`).
 
     Args:
         q_grad: action (G, B, act_dim) -> (Q (G, B), dQ/da (G, B, act_dim)).
         target_action: (G, B, act_dim) starting actions.
-        steps, lr, eps, max_grad_norm, bound, betas, flat_grad: as `improve_target_actions`.
+        steps, lr, eps, max_grad_norm, bound, betas, flat_grad, relative_flat: as
+            `improve_target_actions`.
 
     Returns:
         improved: (G, B, act_dim) detached.
@@ -125,9 +127,10 @@ def ascend(
     batch = action.shape[1]
     exp_avg = torch.zeros_like(action)
     exp_avg_sq = torch.zeros_like(action)
-    flat = torch.as_tensor(flat_grad, dtype=action.dtype, device=action.device)
-    if flat.dim() == 1:
-        flat = flat.view(-1, 1, 1)
+    flat, relative = (
+        torch.as_tensor(x, dtype=action.dtype, device=action.device).reshape(-1, 1, 1)
+        for x in (flat_grad, relative_flat)
+    )
     denom_floor = eps + flat / batch  # the loss is a batch mean: grads carry 1 / B
     for step in range(1, steps + 1):
         # 1. Gradient of each group's loss -mean_b min(Q1, Q2) with respect to its actions.
@@ -136,6 +139,8 @@ def ascend(
         if max_grad_norm is not None:
             grad_norm = grad.flatten(1).norm(dim=1).view(-1, 1, 1)
             grad = grad * (max_grad_norm / (grad_norm + 1e-6)).clamp(max=1.0)
+        if step == 1:  # the relative floor: a share of the group's mean slope where it starts
+            denom_floor = denom_floor + relative * grad.abs().mean(dim=(1, 2), keepdim=True)
         # 3. Adam step (same arithmetic as torch.optim.Adam), then clamp into the box.
         exp_avg = exp_avg.lerp(grad, 1.0 - beta1)
         exp_avg_sq = exp_avg_sq * beta2 + grad * grad * (1.0 - beta2)
@@ -156,6 +161,7 @@ def improve_target_actions(
     bound: float = 1.0 - 1e-5,
     betas: tuple[float, float] = (0.9, 0.999),
     flat_grad: float | Tensor = 0.0,
+    relative_flat: float | Tensor = 0.0,
 ) -> Tensor:
     """Improve stored target actions by Adam ascent on each group's own critic (DDiffPG 1.2).
 
@@ -185,13 +191,26 @@ def improve_target_actions(
             stays. With ``flat_grad`` > 0 such directions barely move. A (G,) tensor gives each
             group its own (a critic whose slopes are small everywhere, such as one learning only
             the small intrinsic reward, needs a smaller one, or none).
+        relative_flat: a flat slope as a share of the group's mean |dQ/da| over its batch at
+            the first step, added to `flat_grad`; it scales with the critic (a float, or a (G,)
+            tensor per group).
 
     Returns:
         improved: (G, B, act_dim) detached target actions.
     """
     if isinstance(q_fn, GroupDistributionalDoubleQ):
         return ascend_critic(
-            q_fn, obs, target_action, steps, lr, eps, max_grad_norm, bound, betas, flat_grad
+            q_fn,
+            obs,
+            target_action,
+            steps,
+            lr,
+            eps,
+            max_grad_norm,
+            bound,
+            betas,
+            flat_grad,
+            relative_flat=relative_flat,
         )[0]
     with torch.no_grad():
         return ascend(
@@ -204,6 +223,7 @@ def improve_target_actions(
             bound,
             betas,
             flat_grad,
+            relative_flat,
         )
 
 
@@ -219,6 +239,7 @@ def ascend_critic(
     betas: tuple[float, float] = (0.9, 0.999),
     flat_grad: float | Tensor = 0.0,
     active: Tensor | None = None,
+    relative_flat: float | Tensor = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """`improve_target_actions` on the stacked critics; a sample whose ascent ends non-finite,
     or a group not `active`, keeps its stored action. Also gives the Q of the result.
@@ -229,6 +250,7 @@ def ascend_critic(
         target_action: (G, B, act_dim) the stored target actions.
         steps, lr, eps, max_grad_norm, bound, betas, flat_grad: as `improve_target_actions`.
         active: (G,) bool, the groups whose actions may change (None: all).
+        relative_flat: as `improve_target_actions`.
 
     Returns:
         improved: (G, B, act_dim).
@@ -243,7 +265,16 @@ def ascend_critic(
             return q, grad
 
         improved = ascend(
-            q_grad, target_action, steps, lr, eps, max_grad_norm, bound, betas, flat_grad
+            q_grad,
+            target_action,
+            steps,
+            lr,
+            eps,
+            max_grad_norm,
+            bound,
+            betas,
+            flat_grad,
+            relative_flat,
         )
         keep = torch.isfinite(improved).all(dim=-1, keepdim=True)
         if active is not None:

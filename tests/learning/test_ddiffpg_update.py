@@ -10,6 +10,7 @@ from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.ddiffpg import DDiffPG, actor_embeddings
 from isaacgymenvs_ddiffpg.learning.diffusion import DiffusionPolicy
+from isaacgymenvs_ddiffpg.learning.target_actions import improve_target_actions
 
 NUM_ENVS, LENGTH = 8, 4
 
@@ -118,6 +119,49 @@ def test_a_mode_without_data_keeps_its_critic_target_and_samples() -> None:
             assert torch.equal(then, now), f"mode 1's {key} changed without data"
     explore = zip(before["explore"], after["explore"], strict=True)
     assert any(not torch.equal(then, now) for then, now in explore)  # Q_explore did train
+
+
+def test_success_share_fills_a_modes_batch_with_successes_and_clones_only_them() -> None:
+    algo = fill_and_discover(agent(mode_success_share=0.5))  # mode 1 also holds the failures
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    clone_loss = algo.actor_loss
+
+    def recording(actor, cond, target, timestep, noise, weight):
+        seen.append((cond.detach().clone(), weight.detach().clone()))
+        return clone_loss(actor, cond, target, timestep, noise, weight)
+
+    algo.actor_loss = recording
+    for _ in range(5):
+        algo.update()
+    cond = torch.cat([c.view(2, -1, c.shape[-1]) for c, _ in seen], dim=1)
+    weight = torch.cat([w.view(2, -1) for _, w in seen], dim=1)
+    up = cond[..., 1] > 0  # the envs that walked up never reached the goal
+    assert bool(weight[0].all())  # exploration clones everything
+    assert bool(up[0].any()) and bool(up[1].any())  # mode 1 drew failures
+    assert not bool(weight[1][up[1]].any())  # and cloned none of them
+    assert 0.55 < float(weight[1].mean()) < 0.9  # half the batch, and successes among the rest
+
+
+def test_explore_flat_grad_scales_with_q_explores_slopes() -> None:
+    """The relative floor damps Q_explore's ascent the same whatever the size of its slopes,
+    where an absolute floor fit for the mode critics freezes small ones."""
+
+    def q_of(scale: float):
+        def q(obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+            return scale * action.sum(-1)
+
+        return q
+
+    obs, start = torch.zeros(1, 32, 1), torch.zeros(1, 32, 2)
+    moved = {}
+    for scale in (0.01, 2.0):
+        for name, kwargs in (("relative", {"relative_flat": 0.3}), ("flat", {"flat_grad": 0.02})):
+            out = improve_target_actions(q_of(scale), obs, start, steps=5, lr=0.1, **kwargs)
+            moved[name, scale] = float((out - start).mean())
+    # equal up to Adam's epsilon (1e-5 against a batch-mean slope of 3e-4)
+    torch.testing.assert_close(moved["relative", 0.01], moved["relative", 2.0], rtol=0.05, atol=0)
+    assert 0.3 < moved["relative", 0.01] < 0.5  # 5 steps of 0.1 / 1.3
+    assert moved["flat", 0.01] < 0.5 * moved["flat", 2.0]
 
 
 def test_masked_clone_loss_is_the_mean_over_kept_samples() -> None:

@@ -127,6 +127,24 @@ def test_groups_sample_only_their_trajectories_and_empty_groups_fall_back() -> N
     assert batch["has_data"].tolist() == [True, True, False]
 
 
+def test_success_share_draws_a_modes_successes_first_and_flags_them() -> None:
+    buffer, env = make_buffer(memory_size=30), MarkerEnv([[2], [3], [4]])
+    fill(buffer, env, 12)  # envs 0 and 1 succeed, env 2 fails
+    done = buffer.completed(feature_dim=1)
+    mode = done["ids"][done["ids"] % NUM_ENVS != 0]  # env 1's successes, env 2's failures
+    buffer.set_groups(mode, torch.ones_like(mode))
+    plain = buffer.sample(400, 2, torch.Generator().manual_seed(3))
+    mixed = buffer.sample(400, 2, torch.Generator().manual_seed(3), success_share=0.75)
+    assert torch.equal(plain["success"][0], torch.ones(400, dtype=torch.bool))
+    envs = traj_ids(mixed)[1] % NUM_ENVS
+    assert (envs[:300] == 1).all()  # the successes first
+    assert 0.25 < (envs[300:] == 1).float().mean() < 0.6  # then the group: 9 of 21 transitions
+    assert torch.equal(mixed["success"][1], envs == 1)
+    assert set(traj_ids(mixed)[0].tolist()) == set(traj_ids(plain)[0].tolist())
+    zero = buffer.sample(400, 2, torch.Generator().manual_seed(3), success_share=0.0)
+    assert torch.equal(zero["indices"], plain["indices"])  # share 0: the plain draws
+
+
 def test_running_episodes_are_sampled_by_group_zero_only() -> None:
     buffer, env = make_buffer(memory_size=30, max_len=10), MarkerEnv([[2], [9], [9]])
     fill(buffer, env, 5)  # envs 1 and 2 are still in their first episode
