@@ -171,7 +171,9 @@ class DDiffPGConfig(DiffusionActorConfig):
         exploration_stop_ratio: after this share of `max_env_steps` every env exploits.
         exploration_fix_ratio: exploit share of "fixed".
         cluster_threshold: DTW threshold of average linkage (None: 0.7 x largest merge).
-        max_modes: more clusters than this are merged into one.
+        max_modes: at most this many clusters, the largest of those that hold
+            `min_mode_size` successes, become modes (released: more clusters than this,
+            small ones included, were merged into one).
         min_mode_size: a cluster becomes a mode (a critic, an embedding, a share of the batch
             and of the envs) only once it holds this many successful trajectories; smaller ones
             stay exploration data. The released settings made every cluster a mode, so two

@@ -62,7 +62,7 @@ def discover_modes(
         capacity: buffer capacity in trajectories, for the per-cluster caps.
         rng: seeded generator for failure assignment and eviction.
         resample_len: resample every path to this many points first (None: full length).
-        max_clusters: safety valve of `cluster_successes`.
+        max_clusters: at most this many clusters become modes (the largest).
         min_mode_size: a cluster becomes a mode only with at least this many successes; the
             successes of smaller clusters stay unlabelled (exploration only) until enough
             alike ones join them.
@@ -81,9 +81,8 @@ def discover_modes(
     lose = torch.as_tensor(np.flatnonzero(~success), device=paths.device)
     dist = cache.distances(ids[win.to(ids.device)], paths[win], lengths[win], key=resample_len)
     labels = np.zeros(len(ids_host), dtype=np.int64)
-    labels[success] = large_clusters(
-        cluster_successes(dist, threshold, max_clusters), min_mode_size
-    )
+    clusters = cluster_successes(dist, threshold, max_clusters=len(win))
+    labels[success] = large_clusters(clusters, min_mode_size, max_clusters)
     labels[~success] = assign_failures(
         paths[lose], lengths[lose], paths[win], lengths[win], labels[success], rng
     )
@@ -102,12 +101,22 @@ def discover_modes(
     )
 
 
-def large_clusters(labels: np.ndarray, min_size: int) -> np.ndarray:
+def large_clusters(
+    labels: np.ndarray, min_size: int, max_clusters: int | None = None
+) -> np.ndarray:
     """Cluster labels (1..K, numbered by first appearance) with every cluster of fewer than
-    `min_size` members set to 0 and the others renumbered 1..K' in the same order."""
+    `min_size` members set to 0 and the others renumbered 1..K' in the same order; of more than
+    `max_clusters` such clusters only the largest are kept (the earlier one on a tie).
+
+    Many small clusters are what a wide spread of paths gives, and the modes among them are the
+    large ones: collapsing them all into one cluster (the released safety valve) lost the modes.
+    """
     sizes = np.bincount(labels, minlength=int(labels.max(initial=0)) + 1)
     kept = np.flatnonzero(sizes >= min_size)
     kept = kept[kept > 0]
+    if max_clusters is not None and len(kept) > max_clusters:
+        largest = np.argsort(-sizes[kept], kind="stable")[:max_clusters]
+        kept = np.sort(kept[largest])
     renumber = np.zeros(len(sizes), dtype=np.int64)
     renumber[kept] = np.arange(1, len(kept) + 1)
     return renumber[labels]

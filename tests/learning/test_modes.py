@@ -3,12 +3,13 @@
 import numpy as np
 import torch
 
-from isaacgymenvs_ddiffpg.learning.discovery import discover_modes
-from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
+from isaacgymenvs_ddiffpg.learning.discovery import discover_modes, large_clusters
+from isaacgymenvs_ddiffpg.learning.dtw import DTWCache, dtw_distance_matrix
 from isaacgymenvs_ddiffpg.learning.modes import (
     ModeEmbeddings,
     assign_failures,
     cap_clusters,
+    cluster_successes,
     match_modes,
 )
 
@@ -190,3 +191,31 @@ def test_a_cluster_becomes_a_mode_only_with_enough_successes() -> None:
     assert set(found.success_labels.values()) == {0, 1}
     every = discover_modes(trajectories, DTWCache(), {}, None, 50.0, 100, np.random.default_rng(0))
     assert every.plan.mode_ids == [0, 1, 2]  # without a minimum both clusters are modes
+
+
+def test_many_small_clusters_leave_the_largest_as_modes_instead_of_one() -> None:
+    rng = np.random.default_rng(7)
+    # 5 paths above, 4 below, and 12 straight runs in 12 directions: 14 clusters
+    sides = [1.0] * 5 + [-1.0] * 4
+    paths = [maze_path(side, int(rng.integers(100, 140)), rng) for side in sides]
+    for k in range(12):
+        angle = 2 * np.pi * k / 12
+        paths.append(np.linspace(0.0, 20.0, 80)[:, None] * [np.cos(angle), np.sin(angle)])
+    padded, lengths = pad(paths)
+    trajectories = {
+        "ids": torch.arange(len(paths)),
+        "success": torch.ones(len(paths), dtype=torch.long),
+        "lengths": lengths - 1,
+        "paths": padded,
+    }
+    labels = cluster_successes(dtw_distance_matrix(padded, lengths), 50.0, len(paths))
+    assert labels.max() == 14
+    rng = np.random.default_rng(0)
+    found = discover_modes(trajectories, DTWCache(), {}, None, 50.0, 100, rng, min_mode_size=2)
+    groups = found.groups.tolist()
+    assert found.plan.mode_ids == [0, 1, 2]  # the released valve made all of them one mode
+    assert len(set(groups[:5])) == 1 and len(set(groups[5:9])) == 1 and groups[0] != groups[5]
+    assert set(groups[9:]) == {0}
+    # of more than max_clusters, the largest (the earlier on a tie)
+    kept = large_clusters(np.array([1, 2, 2, 3, 3, 3, 4, 4]), 2, 2)
+    assert kept.tolist() == [0, 1, 1, 2, 2, 2, 0, 0]
