@@ -83,7 +83,7 @@ def test_ddiffpg_trains_resumes_and_plays_every_mode(tmp_path: Path) -> None:
     }
     events = EventAccumulator(str(run / "summaries")).Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"loss/critic", "loss/actor", "modes/num_modes", "eval/success_rate"} <= tags
+    assert {"loss/critic", "loss/actor", "modes/num_modes", "eval/success_z0"} <= tags
     assert "time/update_s" in tags and "perf/env_steps_per_s" in tags
 
     resumed = train(

@@ -80,12 +80,20 @@ class MujocoWarpBackend:
         self.overflow_check_interval = overflow_check_interval if self.is_cuda else 1
         # on CUDA, Warp work runs on torch's current stream so that it is ordered with torch ops
         self._stream = wp.stream_from_torch(torch.device(self.device)) if self.is_cuda else None
-        with wp.ScopedDevice(self.wp_device):
-            self.wp_model = mjw.put_model(model)
-            self.wp_model.opt.warn_overflow = 0  # reported by our check instead of kernel prints
-            self.data = mjw.make_data(
-                model, nworld=num_envs, nconmax=self.buffers.nconmax, njmax=self.buffers.njmax
-            )
+        # MuJoCo Warp never resets a world by itself (a blown-up world shows in its state, see
+        # `failed`), and it refuses models that ask for the CPU engine's reset to be disabled.
+        autoreset = int(mujoco.mjtDisableBit.mjDSBL_AUTORESET)
+        flags = model.opt.disableflags
+        model.opt.disableflags = flags & ~autoreset
+        try:
+            with wp.ScopedDevice(self.wp_device):
+                self.wp_model = mjw.put_model(model)
+                self.wp_model.opt.warn_overflow = 0  # reported by our check, not kernel prints
+                self.data = mjw.make_data(
+                    model, nworld=num_envs, nconmax=self.buffers.nconmax, njmax=self.buffers.njmax
+                )
+        finally:
+            model.opt.disableflags = flags
         wp.synchronize_device(self.wp_device)  # built on Warp's stream, used on torch's
         self.qpos = wp.to_torch(self.data.qpos)
         self.qvel = wp.to_torch(self.data.qvel)

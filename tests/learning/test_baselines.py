@@ -207,4 +207,4 @@ def test_train_cli_trains_each_baseline(tmp_path: Path, train: str) -> None:
     assert state["iteration"] == 20 and state["config"]["algorithm"] == section
     assert state["algo"]["num_updates"] == (20 - 5) * 2  # updates_per_step of the Small configs
     tags = set(EventAccumulator(str(run / "summaries")).Reload().Tags()["scalars"])
-    assert {"loss/critic", "loss/actor", "eval/success_rate", "reward/intrinsic"} <= tags
+    assert {"loss/critic", "loss/actor", "eval/success_z0", "reward/intrinsic"} <= tags

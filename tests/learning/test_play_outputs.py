@@ -24,13 +24,13 @@ SMALL_VIDEO = VideoConfig(capture=True, freq=30, width=64, height=48)
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 iterations: re-clustering at 30 and 40, each drawing an atlas; one video (due every
-    30 iterations)."""
+    30 iterations). So short a run stores few successes per route: two make a mode."""
     run_dir = tmp_path_factory.mktemp("run")
     env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=8, env=EASY, seed=0))
     eval_env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=4, env=EASY, seed=1))
     viz = TrainingViz(run_dir, "PointMazeV1", SMALL_VIDEO)
     trainer = Trainer(
-        tiny_config(cluster_threshold=6.0, warm_up_steps=30, eval_interval=10),
+        tiny_config(cluster_threshold=6.0, warm_up_steps=30, eval_interval=10, min_mode_size=2),
         env,
         run_dir,
         "cpu",
