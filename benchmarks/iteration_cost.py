@@ -1,7 +1,7 @@
 """Seconds per training iteration (one vector step and the preset's learner updates) of a real
 task: the code of a reference commit, today's code eager, and today's code compiled; prints JSON.
 
-    python benchmarks/iteration_cost.py       # AntMazeV1 x 256, FrankaReach x 256, PointMazeV1 x 32
+    python benchmarks/iteration_cost.py       # AntMazeV1 x 256, FrankaReach x 64, PointMazeV1 x 64
     python benchmarks/iteration_cost.py --tasks PointMazeV1:32 --presets DDiffPGSmall TD3Small
     python benchmarks/iteration_cost.py --option action_steps=2 action_lr=0.25  # + that variant
     python benchmarks/iteration_cost.py --device cuda:0 --sim warp --tasks AntMazeV1:4096 \\
@@ -42,9 +42,10 @@ SECTIONS = {"DDiffPG": "ddiffpg", "TD3": "td3", "SAC": "sac", "DIPO": "dipo"}
 
 
 # ---------------------------------------------------------------------------- worker
-def preset_config(preset: str, compiled: bool, option: list[str]) -> Any:
-    """The settings of cfg/train/<preset>.yaml (the Small presets' overrides of the paper's),
-    without evaluation, with `compile` set when the code has it and `option`'s KEY=VALUE."""
+def preset_config(preset: str, compiled: bool, option: list[str], tree: Path = REPO) -> Any:
+    """The settings of `tree`'s cfg/train/<preset>.yaml (the Small presets' overrides of the
+    paper's; each variant runs the preset of its own code), without evaluation, with `compile`
+    set when the code has it and `option`'s KEY=VALUE."""
     from omegaconf import OmegaConf
 
     from isaacgymenvs_ddiffpg.learning.agents import ALGORITHMS
@@ -52,7 +53,7 @@ def preset_config(preset: str, compiled: bool, option: list[str]) -> Any:
     section = next(v for k, v in SECTIONS.items() if preset.startswith(k))
     overrides: dict[str, Any] = {}
     if preset not in SECTIONS:
-        yaml = OmegaConf.load(TRAIN_CONFIG_DIR / f"{preset}.yaml")
+        yaml = OmegaConf.load(tree / TRAIN_CONFIG_DIR.relative_to(REPO) / f"{preset}.yaml")
         overrides = OmegaConf.to_container(yaml.params.config[section], resolve=True)  # type: ignore[assignment]
     overrides.update(eval_interval=10**9, eval_envs=1, log_interval=10**9, save_interval=10**9)
     if compiled:
@@ -104,7 +105,8 @@ def worker(args: argparse.Namespace) -> None:
     sim = SimConfig(args.sim, device if args.sim == "warp" else "cpu")
     task = make_task(task_name, num_envs=int(num_envs), sim=sim, rl_device=device, seed=0)
     option = args.option if args.variant == "compiled_option" else []
-    cfg = preset_config(args.preset, args.variant.startswith("compiled"), option)
+    tree = Path(args.tree) if args.tree else REPO
+    cfg = preset_config(args.preset, args.variant.startswith("compiled"), option, tree)
     run_dir = Path(tempfile.mkdtemp(prefix="iteration_cost_"))
     trainer = Trainer(cfg, RlGamesVecEnv(task), run_dir, device, seed=0)
     clock = {"collect": 0.0, "update": 0.0}
@@ -250,7 +252,7 @@ def measure(spec: str, preset: str, trees: dict[str, Path], args: Any) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument(
-        "--tasks", nargs="+", default=["AntMazeV1:256", "FrankaReach:256", "PointMazeV1:32"]
+        "--tasks", nargs="+", default=["AntMazeV1:256", "FrankaReach:64", "PointMazeV1:64"]
     )
     parser.add_argument("--presets", nargs="+", default=["DDiffPGSmall"])
     parser.add_argument(
