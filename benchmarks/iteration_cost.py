@@ -202,8 +202,16 @@ def export(reference: str, into: Path) -> Path:
     """The package at commit `reference`, exported into `into` (git archive)."""
     archive = into / "reference.tar"
     with archive.open("wb") as out:
-        subprocess.run(
-            ["git", "archive", reference, "isaacgymenvs_ddiffpg"], cwd=REPO, stdout=out, check=True
+        done = subprocess.run(
+            ["git", "archive", reference, "isaacgymenvs_ddiffpg"],
+            cwd=REPO, stdout=out, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    if done.returncode != 0:
+        sys.exit(
+            f"iteration_cost.py: cannot export --reference {reference} for eager_before "
+            f"({done.stderr.strip()}). Run it in a git clone that holds that commit (a shallow "
+            "clone may not: git fetch --unshallow), or leave eager_before out with --variants "
+            "eager compiled."
         )
     with tarfile.open(archive) as tar:
         tar.extractall(into, filter="data")
