@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from isaacgymenvs_ddiffpg.viz.atlas import PAD_INCHES, mode_color
 
@@ -62,6 +63,14 @@ def mode_series(history: Sequence[EvalRecord], mode: int) -> tuple[np.ndarray, n
     return steps, rates
 
 
+def env_steps_label(steps: float, _position: object = None) -> str:
+    """An env-step tick: 0, 800, 40k, 2.5M."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(steps) >= size:
+            return f"{steps / size:g}{suffix}"
+    return f"{steps:g}"
+
+
 def curves_figure(history: Sequence[EvalRecord], title: str) -> Figure:
     """Two panels sharing the env-step axis: success (z = 0 and each mode, in the atlas's mode
     colours) and the number of modes found."""
@@ -85,6 +94,7 @@ def curves_figure(history: Sequence[EvalRecord], title: str) -> Figure:
                marker="o", markersize=3)  # fmt: skip
     found.set_ylabel("modes found")
     found.set_xlabel("env steps")
+    found.xaxis.set_major_formatter(FuncFormatter(env_steps_label))  # 2.5M, not "2.5 1e6"
     found.set_ylim(bottom=0)
     found.yaxis.get_major_locator().set_params(integer=True)
     found.grid(alpha=0.3)

@@ -7,7 +7,12 @@ import numpy as np
 from PIL import Image
 
 from isaacgymenvs_ddiffpg.viz.atlas import mode_color
-from isaacgymenvs_ddiffpg.viz.curves import EvalRecord, LearningCurves, curves_figure
+from isaacgymenvs_ddiffpg.viz.curves import (
+    EvalRecord,
+    LearningCurves,
+    curves_figure,
+    env_steps_label,
+)
 
 HISTORY = [
     EvalRecord(800, 0.0, {}, 0),
@@ -65,3 +70,13 @@ def test_append_rewrites_the_png_and_a_resumed_run_continues(tmp_path: Path) -> 
     resumed.append(EvalRecord(2400, 1.0, {1: 1.0, 2: 1.0}, 2))
     assert [r.success_z0 for r in LearningCurves(png, "").history] == [0.0, 0.25, 1.0]
     assert not np.array_equal(np.asarray(Image.open(png).convert("RGB")), first)
+
+
+def test_env_step_ticks_read_as_numbers_without_an_offset() -> None:
+    assert [env_steps_label(x) for x in (0, 800, 40_000, 2_500_000)] == ["0", "800", "40k", "2.5M"]
+    history = [EvalRecord(steps, 0.5, {}, 0) for steps in (500_000, 1_500_000, 2_500_000)]
+    figure = curves_figure(history, "T")
+    figure.canvas.draw()
+    found = figure.axes[1]
+    labels = [tick.get_text() for tick in found.get_xticklabels() if tick.get_text()]
+    assert "1M" in labels and found.xaxis.get_offset_text().get_text() == ""
