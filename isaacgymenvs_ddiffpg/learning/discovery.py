@@ -81,7 +81,7 @@ def discover_modes(
     lose = torch.as_tensor(np.flatnonzero(~success), device=paths.device)
     dist = cache.distances(ids[win.to(ids.device)], paths[win], lengths[win], key=resample_len)
     labels = np.zeros(len(ids_host), dtype=np.int64)
-    clusters = cluster_successes(dist, threshold, max_clusters=len(win))
+    clusters = cluster_successes(dist, threshold, max_clusters=None)  # capped below, by size
     labels[success] = large_clusters(clusters, min_mode_size, max_clusters)
     labels[~success] = assign_failures(
         paths[lose], lengths[lose], paths[win], lengths[win], labels[success], rng

@@ -14,14 +14,14 @@ from isaacgymenvs_ddiffpg.learning.dtw import dtw_distance_matrix
 
 
 def cluster_successes(
-    dist: np.ndarray | Tensor, threshold: float | None, max_clusters: int = 10
+    dist: np.ndarray | Tensor, threshold: float | None, max_clusters: int | None = 10
 ) -> np.ndarray:
     """Average-linkage agglomerative clustering of successful trajectories on a DTW matrix.
 
     Args:
         dist: ``(n, n)`` symmetric distance matrix.
         threshold: merge distance cut; ``None`` uses 0.7 x the largest merge height.
-        max_clusters: more clusters than this collapse into one (a safety valve).
+        max_clusters: more clusters than this collapse into one (a safety valve; None: none).
 
     Returns:
         ``(n,)`` int64 labels in ``1..K``, numbered by first appearance. Fewer than 2
@@ -45,7 +45,7 @@ def cluster_successes(
         distance_threshold=threshold,
     ).fit_predict(dist)
     _, first = np.unique(raw, return_index=True)
-    if len(first) > max_clusters:
+    if max_clusters is not None and len(first) > max_clusters:
         return np.ones(num, dtype=np.int64)
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.argsort(first)] = np.arange(1, len(first) + 1)
