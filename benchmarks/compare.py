@@ -39,7 +39,7 @@ from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes
 from isaacgymenvs_ddiffpg.learning.mode_count import count_modes
 from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
-from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task
+from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task, mode_region
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = {"DDiffPG": "ddiffpg", "TD3": "td3", "SAC": "sac", "DIPO": "dipo"}
@@ -129,6 +129,7 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
         task_cfg.mode_resample_len,
         args.min_share,
         min_successes=args.min_successes,
+        region=mode_region(task_cfg),
     )
     success = result["success"]
     under_z, episodes = {}, [result]
@@ -151,6 +152,7 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
         task_cfg.mode_resample_len,
         args.min_share,
         min_successes=args.min_successes,
+        region=mode_region(task_cfg),
     )
     return {
         "success_rate": float((success > 0).float().mean()),

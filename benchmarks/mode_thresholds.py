@@ -6,11 +6,12 @@
 Every mode of a task is played by a scripted controller in `--repeats` envs, with AR(1) noise
 (correlation 0.9, std `--noise`) added to its actions so that the paths of one mode spread as a
 learner's would. The successful episodes' mode-feature paths (maze xy, end-effector xyz) are
-compared by the DTW that mode discovery uses, after the same resampling (the task's
-`mode_resample_len`). Printed per task: each mode's success and its within-mode distances
-(average-linkage height of the mode alone, 90th percentile and maximum pairwise), the smallest
-average distance between two modes, a threshold between the two (their geometric mean) and
-whether clustering at that threshold, and at the task's configured one, recovers the modes.
+compared by the DTW that mode discovery uses, after the same clipping and resampling (the
+task's `mode_region_low`/`high` and `mode_resample_len`). Printed per task: each mode's success
+and its within-mode distances (average-linkage height of the mode alone, 90th percentile and
+maximum pairwise), the smallest average distance between two modes, a threshold between the
+two (their geometric mean) and whether clustering at that threshold, and at the task's
+configured one, recovers the modes.
 
 Scripted modes: the ant walks shortest routes with the trot gait of
 `isaacgymenvs_ddiffpg/tasks/ant_gait.py` (on V1 above and below the wall; elsewhere to each
@@ -31,9 +32,9 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.tasks.franka_modes
 
-from isaacgymenvs_ddiffpg.learning.dtw import dtw_distance_matrix, resample_paths  # noqa: E402
+from isaacgymenvs_ddiffpg.learning.dtw import dtw_distance_matrix, mode_paths  # noqa: E402
 from isaacgymenvs_ddiffpg.learning.modes import cluster_successes  # noqa: E402
-from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task  # noqa: E402
+from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task, mode_region  # noqa: E402
 from isaacgymenvs_ddiffpg.tasks.ant_gait import RouteFollower, maze_route  # noqa: E402
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import VecTask  # noqa: E402
 
@@ -101,14 +102,16 @@ def episodes(name: str, repeats: int, noise_std: float, seed: int):
     return [paths[k, : int(end[k]) + 1].numpy() for k in won], [modes[k] for k in won], success
 
 
-def distances(paths: list[np.ndarray], resample: int | None) -> np.ndarray:
+def distances(
+    paths: list[np.ndarray],
+    resample: int | None,
+    region: tuple[list[float], list[float]] | None = None,
+) -> np.ndarray:
     lengths = torch.tensor([len(p) for p in paths])
     padded = torch.zeros(len(paths), int(lengths.max()), paths[0].shape[1])
     for k, p in enumerate(paths):
         padded[k, : len(p)] = torch.from_numpy(p)
-    if resample is not None:
-        padded = resample_paths(padded, lengths, resample)
-        lengths = torch.full_like(lengths, resample)
+    padded, lengths = mode_paths(padded, lengths, resample, region)
     return dtw_distance_matrix(padded, lengths).numpy()
 
 
@@ -118,7 +121,7 @@ def measure(name: str, repeats: int, noise_std: float, seed: int) -> dict[str, o
     if len(set(modes)) < 2:  # too few successes to compare modes (too much noise?)
         return {"task": name, "success_per_mode": success, "note": "fewer than 2 modes succeeded"}
     modes_arr = np.array(modes)
-    dist = distances(paths, cfg.mode_resample_len)
+    dist = distances(paths, cfg.mode_resample_len, mode_region(cfg))
     within, between = {}, []
     present = sorted(set(modes))
     for m in present:
@@ -143,6 +146,7 @@ def measure(name: str, repeats: int, noise_std: float, seed: int) -> dict[str, o
     return {
         "task": name,
         "resample_len": cfg.mode_resample_len,
+        "region": mode_region(cfg),
         "success_per_mode": success,
         "within": within,
         "between_min_average": closest,

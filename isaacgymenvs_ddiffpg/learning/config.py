@@ -180,6 +180,9 @@ class DDiffPGConfig(DiffusionActorConfig):
             chance successes became two "modes" that split the batch and the envs.
         resample_len: resample paths to this many points before DTW (None: full length; the
             released settings resample non-maze tasks to the mean success length).
+        mode_region_low, mode_region_high: a box of mode-feature space (one bound per
+            feature, +-inf for none); successes are clustered on the part of their paths
+            inside it, where the task's routes differ (None: whole paths).
         mode_success_share: share of each mode's batch drawn from its successful trajectories;
             when > 0 the actor clones only a mode's samples from successes (its critic still
             learns from all). 0 as released: failures assigned to a mode make most of its
@@ -201,6 +204,8 @@ class DDiffPGConfig(DiffusionActorConfig):
     max_modes: int = 10
     min_mode_size: int = 5
     resample_len: int | None = None
+    mode_region_low: list[float] | None = None
+    mode_region_high: list[float] | None = None
     mode_success_share: float = 0.0
     explore_flat_grad: float = 0.0
 
@@ -212,5 +217,22 @@ class DDiffPGConfig(DiffusionActorConfig):
             raise ValueError(f"mode_success_share must be in [0, 1], got {self.mode_success_share}")
         if self.explore_flat_grad < 0.0:
             raise ValueError(f"explore_flat_grad must be >= 0, got {self.explore_flat_grad}")
+        low, high = self.mode_region_low, self.mode_region_high
+        if (low is None) != (high is None) or (
+            low is not None
+            and high is not None
+            and (len(low) != len(high) or any(a >= b for a, b in zip(low, high, strict=True)))
+        ):
+            raise ValueError(
+                "mode_region_low and mode_region_high must both be null or both lists of one "
+                f"bound per mode feature with low < high, got {low} and {high}"
+            )
         if self.batch_size < self.max_modes + 1:
             raise ValueError("batch_size must hold at least one sample per group")
+
+    @property
+    def mode_region(self) -> tuple[list[float], list[float]] | None:
+        """(low, high) of the box successes are clustered in, or None (whole paths)."""
+        if self.mode_region_low is None or self.mode_region_high is None:
+            return None
+        return list(self.mode_region_low), list(self.mode_region_high)

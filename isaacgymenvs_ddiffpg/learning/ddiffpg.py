@@ -67,6 +67,12 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
         seed: int,
         dist: Distributed | None = None,
     ) -> None:
+        region = cfg.mode_region
+        if region is not None and len(region[0]) != spec.mode_feature_dim:
+            raise ValueError(
+                f"mode_region_low/high give {len(region[0])} bounds but the task has "
+                f"{spec.mode_feature_dim} mode features; give one bound per feature"
+            )
         # The actor's initial weights are the first draws of the agent's seed, the critic's next.
         self.actor = DiffusionPolicy(
             spec.obs_dim + cfg.embedding_dim,
@@ -292,6 +298,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 self.cfg.resample_len,
                 self.cfg.max_modes,
                 self.cfg.min_mode_size,
+                self.cfg.mode_region,
             ),
         )
         plan = found.plan

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.learning.dtw import DTWCache, resample_paths
+from isaacgymenvs_ddiffpg.learning.dtw import DTWCache, mode_paths
 from isaacgymenvs_ddiffpg.learning.modes import (
     ModePlan,
     assign_failures,
@@ -49,6 +49,7 @@ def discover_modes(
     resample_len: int | None = None,
     max_clusters: int = 10,
     min_mode_size: int = 1,
+    region: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Discovery:
     """Clusters successes, assigns failures, matches clusters to old modes and applies caps.
 
@@ -66,25 +67,31 @@ def discover_modes(
         min_mode_size: a cluster becomes a mode only with at least this many successes; the
             successes of smaller clusters stay unlabelled (exploration only) until enough
             alike ones join them.
+        region: successes are clustered on the part of their paths inside this box of
+            mode-feature space (low, high), where the task's routes differ (None: whole
+            paths); failures are joined to clusters on whole paths.
 
     Returns:
         The round's `Discovery`; overlap matching uses the success labels only.
     """
     ids, paths = trajectories["ids"], trajectories["paths"]
     lengths = trajectories["lengths"].to(paths.device) + 1
-    if resample_len is not None:
-        paths = resample_paths(paths, lengths, resample_len)
-        lengths = torch.full_like(lengths, resample_len)
+    whole, whole_lengths = mode_paths(paths, lengths, resample_len)
     success = (trajectories["success"] > 0).cpu().numpy()
     ids_host = ids.cpu().numpy()
     win = torch.as_tensor(np.flatnonzero(success), device=paths.device)
     lose = torch.as_tensor(np.flatnonzero(~success), device=paths.device)
-    dist = cache.distances(ids[win.to(ids.device)], paths[win], lengths[win], key=resample_len)
+    if region is None:
+        win_paths, win_lengths = whole[win], whole_lengths[win]
+    else:
+        win_paths, win_lengths = mode_paths(paths[win], lengths[win], resample_len, region)
+    key = (resample_len, None if region is None else tuple(map(tuple, region)))
+    dist = cache.distances(ids[win.to(ids.device)], win_paths, win_lengths, key=key)
     labels = np.zeros(len(ids_host), dtype=np.int64)
     clusters = cluster_successes(dist, threshold, max_clusters=None)  # capped below, by size
     labels[success] = large_clusters(clusters, min_mode_size, max_clusters)
     labels[~success] = assign_failures(
-        paths[lose], lengths[lose], paths[win], lengths[win], labels[success], rng
+        whole[lose], whole_lengths[lose], whole[win], whole_lengths[win], labels[success], rng
     )
     success_labels = {
         int(i): int(k) for i, k in zip(ids_host[success], labels[success], strict=True)

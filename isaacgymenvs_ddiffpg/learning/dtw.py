@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -156,6 +158,58 @@ def resample_paths(paths: Tensor, lengths: Tensor, target_len: int) -> Tensor:
     fraction = torch.linspace(0.0, 1.0, target_len, device=paths.device, dtype=torch.float64)
     index = torch.round(fraction[None, :] * (lengths[:, None] - 1).to(torch.float64)).long()
     return paths.gather(1, index[..., None].expand(-1, -1, paths.shape[2]))
+
+
+def clip_to_region(
+    paths: Tensor, lengths: Tensor, low: Sequence[float], high: Sequence[float]
+) -> tuple[Tensor, Tensor]:
+    """The points of each series inside the box ``[low, high]``, in their order.
+
+    A task's routes can differ in one part of the space only (the Panda's quadrants of the
+    cross, where the path passes its plane); comparing that part alone keeps the swings
+    elsewhere from outweighing it. A series with no point inside keeps its last point.
+
+    Args:
+        paths: ``(n, T, D)`` zero-padded series.
+        lengths: ``(n,)`` valid lengths, each >= 1.
+        low: ``D`` lower bounds (``-inf``: unbounded).
+        high: ``D`` upper bounds (``inf``: unbounded).
+
+    Returns:
+        ``(n, T, D)`` zero-padded series of the kept points and their ``(n,)`` counts (>= 1).
+    """
+    lengths = lengths.to(paths.device)
+    lo = torch.as_tensor(low, dtype=paths.dtype, device=paths.device)
+    hi = torch.as_tensor(high, dtype=paths.dtype, device=paths.device)
+    steps = torch.arange(paths.shape[1], device=paths.device)
+    inside = (steps[None, :] < lengths[:, None]) & ((paths >= lo) & (paths <= hi)).all(dim=2)
+    outside = ~inside.any(dim=1)
+    inside[outside, lengths[outside] - 1] = True
+    order = torch.sort((~inside).to(torch.uint8), dim=1, stable=True).indices
+    kept = paths.gather(1, order[..., None].expand(-1, -1, paths.shape[2]))
+    count = inside.sum(dim=1)
+    return kept * (steps[None, :, None] < count[:, None, None]), count
+
+
+def mode_paths(
+    paths: Tensor,
+    lengths: Tensor,
+    resample_len: int | None = None,
+    region: tuple[Sequence[float], Sequence[float]] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The series mode clustering compares: clipped to `region` (`clip_to_region`), then
+    resampled to `resample_len` points (`resample_paths`); either step is skipped when None.
+
+    Returns:
+        ``(n, T', D)`` zero-padded series and their ``(n,)`` valid lengths.
+    """
+    lengths = lengths.to(paths.device)
+    if region is not None:
+        paths, lengths = clip_to_region(paths, lengths, *region)
+    if resample_len is not None:
+        paths = resample_paths(paths, lengths, resample_len)
+        lengths = torch.full_like(lengths, resample_len)
+    return paths, lengths
 
 
 class DTWCache:

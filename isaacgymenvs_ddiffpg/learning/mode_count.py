@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from torch import Tensor
 
-from isaacgymenvs_ddiffpg.learning.dtw import dtw_distance_matrix, resample_paths
+from isaacgymenvs_ddiffpg.learning.dtw import dtw_distance_matrix, mode_paths
 from isaacgymenvs_ddiffpg.learning.modes import cluster_successes
 
 
@@ -18,6 +20,7 @@ def count_modes(
     min_share: float = 0.0,
     max_clusters: int = 10,
     min_successes: int = 10,
+    region: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> dict[str, object]:
     """Cluster the successful episodes' mode-feature paths exactly as DDiffPG clusters successes.
 
@@ -38,6 +41,8 @@ def count_modes(
         min_successes: with fewer successful episodes than this, the modes are not counted
             (``num_modes`` None, "n/a"): a handful of successes says nothing about how many
             ways the policy has.
+        region: compare only the part of each path inside this box (low, high) of
+            mode-feature space, as mode discovery does (None: whole paths).
 
     Returns:
         ``num_modes`` (int, or None below `min_successes`), ``labels`` (list, cluster 1..K of
@@ -51,9 +56,7 @@ def count_modes(
         return {"num_modes": None, "labels": [], "mode_shares": [], "num_success": num}
     win_paths = paths[win].float()
     win_lengths = lengths[win].to(paths.device) + 1
-    if resample_len is not None:
-        win_paths = resample_paths(win_paths, win_lengths, resample_len)
-        win_lengths = win_lengths.new_full(win_lengths.shape, resample_len)
+    win_paths, win_lengths = mode_paths(win_paths, win_lengths, resample_len, region)
     dist = dtw_distance_matrix(win_paths, win_lengths)
     labels = cluster_successes(dist, threshold, max_clusters)
     sizes = np.bincount(labels)[1:]

@@ -59,6 +59,14 @@ def load_task_config(name: str) -> DictConfig:
     return cfg
 
 
+def mode_region(cfg: DictConfig) -> tuple[list[float], list[float]] | None:
+    """A task config's clustering region, (`mode_region_low`, `mode_region_high`), or None."""
+    low, high = cfg.get("mode_region_low"), cfg.get("mode_region_high")
+    if low is None or high is None:
+        return None
+    return [float(v) for v in low], [float(v) for v in high]
+
+
 def build_env_config(
     task_class: type[VecTask], env: DictConfig | dict[str, Any], task_name: str
 ) -> TaskEnvConfig:

@@ -6,8 +6,10 @@ import torch
 
 from isaacgymenvs_ddiffpg.learning.dtw import (
     DTWCache,
+    clip_to_region,
     dtw_distance_matrix,
     dtw_reference,
+    mode_paths,
     resample_paths,
 )
 from isaacgymenvs_ddiffpg.learning.modes import cluster_successes
@@ -75,6 +77,21 @@ def test_resample_paths_picks_linearly_spaced_indices() -> None:
     paths = torch.arange(10.0).view(1, 10, 1).repeat(2, 1, 1)
     out = resample_paths(paths, torch.tensor([10, 3]), 4)
     assert out[..., 0].tolist() == [[0.0, 3.0, 6.0, 9.0], [0.0, 1.0, 1.0, 2.0]]
+
+
+def test_clip_to_region_keeps_the_points_inside_in_their_order() -> None:
+    x = [[0.0, 1.0, 9.0, 2.0, 1.5], [5.0, 6.0, 1.0, 0.0, 0.0]]
+    paths = torch.stack([torch.tensor(x), torch.arange(10.0).view(2, 5)], dim=2)
+    lengths = torch.tensor([4, 2])  # the 1.5 and the 1.0 are padding, not path points
+    region = ([0.5, -np.inf], [2.5, np.inf])
+    kept, count = clip_to_region(paths, lengths, *region)
+    assert count.tolist() == [2, 1]
+    assert kept[0, :2].tolist() == [[1.0, 1.0], [2.0, 3.0]]
+    assert kept[1, :1].tolist() == [[6.0, 6.0]]  # nothing inside: the last point
+    assert kept[0, 2:].abs().sum() == 0 and kept[1, 1:].abs().sum() == 0
+    resampled, full = mode_paths(paths, lengths, 3, region)
+    assert full.tolist() == [3, 3] and resampled[0, :, 0].tolist() == [1.0, 1.0, 2.0]
+    assert torch.equal(mode_paths(paths, lengths)[0], paths)
 
 
 def test_dtw_and_average_linkage_split_routes_above_and_below_the_wall() -> None:

@@ -1,8 +1,12 @@
 """Tests of failure assignment, overlap matching, stable mode ids, embeddings and caps."""
 
 import numpy as np
+import pytest
 import torch
 
+from isaacgymenvs_ddiffpg.learning.agents import make_agent
+from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.discovery import discover_modes, large_clusters
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache, dtw_distance_matrix
 from isaacgymenvs_ddiffpg.learning.modes import (
@@ -219,3 +223,53 @@ def test_many_small_clusters_leave_the_largest_as_modes_instead_of_one() -> None
     # of more than max_clusters, the largest (the earlier on a tie)
     kept = large_clusters(np.array([1, 2, 2, 3, 3, 3, 4, 4]), 2, 2)
     assert kept.tolist() == [0, 1, 1, 2, 2, 2, 0, 0]
+
+
+def crossing_path(side: float, swing: float, rng: np.random.Generator) -> np.ndarray:
+    """A path from (-1, 0) to a goal at (0.3, 0) behind the plane x = 0: it swings out to
+    y = `swing` on the way, then passes the plane at y = 0.1 x `side` (its route)."""
+    corners = np.array([[-1.0, 0.0], [-0.6, swing], [-0.1, 0.1 * side], [0.1, 0.1 * side]])
+    corners = np.vstack([corners, [[0.3, 0.0]]])
+    arc = np.linspace(0.0, 4.0, 41)
+    points = np.stack([np.interp(arc, np.arange(5), corners[:, k]) for k in range(2)], axis=1)
+    return points + 0.005 * rng.standard_normal(points.shape)
+
+
+def test_a_region_clusters_paths_by_where_they_cross_not_by_how_they_swing() -> None:
+    rng = np.random.default_rng(8)
+    sides = np.array([1.0, -1.0] * 6)
+    paths = [crossing_path(side, rng.uniform(-0.6, 0.6), rng) for side in sides]
+    paths.append(crossing_path(1.0, 0.3, rng)[:15])  # failures: they stop before the plane
+    paths.append(crossing_path(-1.0, -0.3, rng)[:15])
+    padded, lengths = pad(paths)
+    trajectories = {
+        "ids": torch.arange(len(paths)),
+        "success": torch.tensor([1] * 12 + [0, 0]),
+        "lengths": lengths - 1,
+        "paths": padded,
+    }
+    region = ([-0.1, -np.inf], [0.1, np.inf])
+
+    def found(region):
+        rng = np.random.default_rng(0)
+        return discover_modes(trajectories, DTWCache(), {}, None, 0.2, 100, rng, 5, 10, 2, region)
+
+    groups = found(region).groups.numpy()
+    assert found(region).plan.mode_ids == [0, 1, 2]
+    assert len(set(groups[:12][sides > 0])) == 1 and len(set(groups[:12][sides < 0])) == 1
+    assert groups[0] != groups[1] and set(groups[12:]) <= {1, 2}
+    whole = found(None).groups.numpy()[:12]  # whole paths: the swings split and mix the routes
+    assert not (len(set(whole[sides > 0])) == 1 and len(set(whole[sides < 0])) == 1)
+
+
+def test_a_region_must_have_one_bound_per_mode_feature() -> None:
+    with pytest.raises(ValueError, match="mode_region_low and mode_region_high"):
+        DDiffPGConfig(mode_region_low=[0.0, 0.0], mode_region_high=None)
+    with pytest.raises(ValueError, match="low < high"):
+        DDiffPGConfig(mode_region_low=[0.0, 1.0], mode_region_high=[1.0, 0.5])
+    cfg = DDiffPGConfig(
+        actor_hidden=[8], critic_hidden=[8], novelty_hidden=[8], batch_size=16, memory_size=4,
+        mode_region_low=[0.0, 0.0, 0.0], mode_region_high=[1.0, 1.0, 1.0],
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="3 bounds but the task has 2 mode features"):
+        make_agent(cfg, EnvSpec(2, 1, 2, 4, 2, 10.0), "cpu", seed=0)
