@@ -9,10 +9,11 @@ Training runs `train.py` exactly as a user would (a subprocess, its own run fold
 runs/bench/). The evaluation task is built from the run's own config.yaml (the trained layout
 and settings, overrides included), with `--eval-envs` envs: one episode per env under z = 0 and
 under each mode's embedding, no added noise. Each successful episode's route is read off its
-path (`route_of`): above or below the wall on V1 mazes, the quadrant of the cross on
-FrankaReach, the side of the wall on FrankaPush, pulled or pushed on FrankaCabinet, the goal
-reached elsewhere; a mode "plays its route" when most of its successes share one. The run's
-learning curves are in `modes/<task>_curves.png` (their path is printed).
+path (`route_of`): above or below the wall on V1 mazes, where the path passes the cross on
+FrankaReach (a quadrant between its arms, or around an arm's end: `cross_route`), the side of
+the wall on FrankaPush, pulled or pushed on FrankaCabinet, the goal reached elsewhere; a mode
+"plays its route" when most of its successes share one. The run's learning curves are in
+`modes/<task>_curves.png` (their path is printed).
 
 With `--seeds` every seed is trained (`--parallel` at once, each on one thread) and evaluated,
 one JSON line each, then a summary line: per seed the modes that play their own route (success
@@ -54,11 +55,7 @@ def route_of(task: Any, name: str, path: np.ndarray, goal: int) -> str:
         beside = (path[:, 0] < -scale / 2) & (path[:, 0] > -1.5 * scale)
         return "above" if path[beside, 1].mean() > 0 else "below"
     if name == "FrankaReach":
-        cx, _, cz = cfg.cross_center
-        beyond = np.flatnonzero(path[:, 0] >= cx)
-        k = int(beyond[0]) if len(beyond) else len(path) - 1
-        y, z = path[k, 1], path[k, 2] - cz
-        return f"{'upper' if z > 0 else 'lower'} {'left' if y > 0 else 'right'}"
+        return cross_route(path, cfg.cross_center, cfg.horizontal_half[1], cfg.vertical_half[2])
     if name == "FrankaPush":
         ox = cfg.obstacle_pos[0]
         near = np.abs(path[:, 0] - ox) < 0.1
@@ -67,6 +64,37 @@ def route_of(task: Any, name: str, path: np.ndarray, goal: int) -> str:
     if name == "FrankaCabinet":
         return "pushed from behind" if (path[:, 0] > cfg.door_front).any() else "pulled"
     return f"goal {goal}"
+
+
+def cross_route(
+    path: np.ndarray, center: list[float], half_width: float, half_height: float
+) -> str:
+    """Where a FrankaReach path passes the cross's plane (x = center[0]), seen from the robot.
+
+    Inside the square the two slabs span: the quadrant between the arms ("upper left", ...).
+    Outside it the path goes around an arm's end, whatever side of the other arm's line it is
+    on: "over the top", "under the bottom", "past the left end", "past the right end", or
+    "outside upper left" (and the other corners) when beyond both arms' ends.
+    """
+    cx, cy, cz = center
+    beyond = np.flatnonzero(path[:, 0] >= cx)
+    k = int(beyond[0]) if len(beyond) else len(path) - 1
+    if k > 0 and path[k, 0] != path[k - 1, 0]:  # the point on the plane, between two steps
+        w = (cx - path[k - 1, 0]) / (path[k, 0] - path[k - 1, 0])
+        y, z = (1 - w) * path[k - 1, 1:3] + w * path[k, 1:3]
+    else:
+        y, z = path[k, 1:3]
+    y, z = y - cy, z - cz
+    vertical = "upper" if z > 0 else "lower"
+    side = "left" if y > 0 else "right"
+    out_y, out_z = abs(y) > half_width, abs(z) > half_height
+    if out_y and out_z:
+        return f"outside {vertical} {side}"
+    if out_z:
+        return "over the top" if z > 0 else "under the bottom"
+    if out_y:
+        return f"past the {side} end"
+    return f"{vertical} {side}"
 
 
 def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """benchmarks/mode_thresholds.py: each Franka task's configured clustering (region, resampling,
-threshold) recovers the modes its scripted controllers play, under action noise."""
+threshold) recovers the modes its scripted controllers play, under action noise; and
+benchmarks/learn.py's reading of where a FrankaReach path passes the cross."""
 
+import numpy as np
 import pytest
 
 from tests.benchmarks.test_compare_and_update_cost import load
@@ -15,3 +17,19 @@ def test_configured_clustering_recovers_the_scripted_modes(name: str) -> None:
     assert result["rand_index_at_configured"] == pytest.approx(1.0)
     spread = max(mode["max"] for mode in result["within"].values())
     assert spread < result["configured_threshold"] < result["between_min_average"]
+
+
+def test_cross_route_names_quadrants_between_the_arms_and_passes_around_their_ends() -> None:
+    cross_route = load("learn").cross_route
+
+    def route(y: float, z: float) -> str:  # straight through the plane x = 0.45 at (y, z)
+        path = np.array([[0.35, y, 0.5 + z], [0.55, y, 0.5 + z], [0.6, 0.0, 0.48]])
+        return cross_route(path, [0.45, 0.0, 0.5], 0.2, 0.2)
+
+    assert [route(0.1, 0.1), route(-0.1, 0.1), route(0.1, -0.1), route(-0.1, -0.1)] == [
+        "upper left", "upper right", "lower left", "lower right",
+    ]  # fmt: skip
+    assert route(0.05, 0.3) == route(-0.05, 0.3) == "over the top"
+    assert route(0.0, -0.3) == "under the bottom"
+    assert route(0.3, 0.0) == "past the left end" and route(-0.3, 0.1) == "past the right end"
+    assert route(0.3, 0.3) == "outside upper left"
