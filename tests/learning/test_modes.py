@@ -34,6 +34,17 @@ def pad(paths: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return out, lengths
 
 
+def stored(paths: list[np.ndarray], success: list[int]) -> dict[str, torch.Tensor]:
+    """The paths as `TrajectoryReplay.completed` gives them: ids 0..n-1, each one's success."""
+    padded, lengths = pad(paths)
+    return {
+        "ids": torch.arange(len(paths)),
+        "success": torch.tensor(success, dtype=torch.long),
+        "lengths": lengths - 1,
+        "paths": padded,
+    }
+
+
 def test_failures_go_to_the_cluster_of_their_route() -> None:
     rng = np.random.default_rng(0)
     sides = [1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0]
@@ -140,13 +151,7 @@ def test_discover_modes_labels_both_routes_and_keeps_ids_stable() -> None:
     sides = [1.0, -1.0] * 6
     paths = [maze_path(side, int(rng.integers(100, 140)), rng) for side in sides]
     paths += [maze_path(-1.0, 80, rng, stop=9.0), maze_path(1.0, 80, rng, stop=9.0)]
-    padded, lengths = pad(paths)
-    trajectories = {
-        "ids": torch.arange(len(paths)),
-        "success": torch.tensor([1] * 12 + [0, 0]),
-        "lengths": lengths - 1,
-        "paths": padded,
-    }
+    trajectories = stored(paths, [1] * 12 + [0, 0])
     cache = DTWCache()
     first = discover_modes(trajectories, cache, {}, None, 50.0, 100, np.random.default_rng(0))
     assert first.plan.mode_ids == [0, 1, 2] and first.plan.source == [0, 0, 0]
@@ -164,13 +169,7 @@ def test_discover_modes_labels_both_routes_and_keeps_ids_stable() -> None:
 
 def test_discover_modes_without_successes_keeps_only_exploration() -> None:
     rng = np.random.default_rng(5)
-    padded, lengths = pad([maze_path(1.0, 50, rng, stop=6.0) for _ in range(5)])
-    trajectories = {
-        "ids": torch.arange(5),
-        "success": torch.zeros(5, dtype=torch.long),
-        "lengths": lengths - 1,
-        "paths": padded,
-    }
+    trajectories = stored([maze_path(1.0, 50, rng, stop=6.0) for _ in range(5)], [0] * 5)
     found = discover_modes(trajectories, DTWCache(), {}, None, None, 3, np.random.default_rng(0))
     assert found.plan.source == [0] and found.plan.mode_ids == [0]
     assert found.groups.tolist() == [0, 0, 0] and len(found.evict_ids) == 2
@@ -180,13 +179,8 @@ def test_a_cluster_becomes_a_mode_only_with_enough_successes() -> None:
     rng = np.random.default_rng(6)
     # 6 successes above the wall, 2 below: the 2 stay exploration data at a minimum of 3
     sides = [1.0] * 6 + [-1.0] * 2
-    padded, lengths = pad([maze_path(side, int(rng.integers(100, 140)), rng) for side in sides])
-    trajectories = {
-        "ids": torch.arange(8),
-        "success": torch.ones(8, dtype=torch.long),
-        "lengths": lengths - 1,
-        "paths": padded,
-    }
+    paths = [maze_path(side, int(rng.integers(100, 140)), rng) for side in sides]
+    trajectories = stored(paths, [1] * 8)
     found = discover_modes(
         trajectories, DTWCache(), {}, None, 50.0, 100, np.random.default_rng(0), min_mode_size=3
     )
@@ -205,13 +199,8 @@ def test_many_small_clusters_leave_the_largest_as_modes_instead_of_one() -> None
     for k in range(12):
         angle = 2 * np.pi * k / 12
         paths.append(np.linspace(0.0, 20.0, 80)[:, None] * [np.cos(angle), np.sin(angle)])
-    padded, lengths = pad(paths)
-    trajectories = {
-        "ids": torch.arange(len(paths)),
-        "success": torch.ones(len(paths), dtype=torch.long),
-        "lengths": lengths - 1,
-        "paths": padded,
-    }
+    trajectories = stored(paths, [1] * len(paths))
+    padded, lengths = trajectories["paths"], trajectories["lengths"] + 1
     labels = cluster_successes(dtw_distance_matrix(padded, lengths), 50.0, len(paths))
     assert labels.max() == 14
     rng = np.random.default_rng(0)
@@ -228,8 +217,9 @@ def test_many_small_clusters_leave_the_largest_as_modes_instead_of_one() -> None
 def crossing_path(side: float, swing: float, rng: np.random.Generator) -> np.ndarray:
     """A path from (-1, 0) to a goal at (0.3, 0) behind the plane x = 0: it swings out to
     y = `swing` on the way, then passes the plane at y = 0.1 x `side` (its route)."""
-    corners = np.array([[-1.0, 0.0], [-0.6, swing], [-0.1, 0.1 * side], [0.1, 0.1 * side]])
-    corners = np.vstack([corners, [[0.3, 0.0]]])
+    corners = np.array(
+        [[-1.0, 0.0], [-0.6, swing], [-0.1, 0.1 * side], [0.1, 0.1 * side], [0.3, 0.0]]
+    )
     arc = np.linspace(0.0, 4.0, 41)
     points = np.stack([np.interp(arc, np.arange(5), corners[:, k]) for k in range(2)], axis=1)
     return points + 0.005 * rng.standard_normal(points.shape)
@@ -241,21 +231,15 @@ def test_a_region_clusters_paths_by_where_they_cross_not_by_how_they_swing() -> 
     paths = [crossing_path(side, rng.uniform(-0.6, 0.6), rng) for side in sides]
     paths.append(crossing_path(1.0, 0.3, rng)[:15])  # failures: they stop before the plane
     paths.append(crossing_path(-1.0, -0.3, rng)[:15])
-    padded, lengths = pad(paths)
-    trajectories = {
-        "ids": torch.arange(len(paths)),
-        "success": torch.tensor([1] * 12 + [0, 0]),
-        "lengths": lengths - 1,
-        "paths": padded,
-    }
-    region = ([-0.1, -np.inf], [0.1, np.inf])
+    trajectories = stored(paths, [1] * 12 + [0, 0])
 
     def found(region):
         rng = np.random.default_rng(0)
         return discover_modes(trajectories, DTWCache(), {}, None, 0.2, 100, rng, 5, 10, 2, region)
 
-    groups = found(region).groups.numpy()
-    assert found(region).plan.mode_ids == [0, 1, 2]
+    clipped = found(([-0.1, -np.inf], [0.1, np.inf]))
+    groups = clipped.groups.numpy()
+    assert clipped.plan.mode_ids == [0, 1, 2]
     assert len(set(groups[:12][sides > 0])) == 1 and len(set(groups[:12][sides < 0])) == 1
     assert groups[0] != groups[1] and set(groups[12:]) <= {1, 2}
     whole = found(None).groups.numpy()[:12]  # whole paths: the swings split and mix the routes
