@@ -2,10 +2,14 @@
 
     python benchmarks/task_reach.py                          # every task, 256 envs
     python benchmarks/task_reach.py --tasks AntMazeV1 --num-envs 64
+    python benchmarks/task_reach.py --tasks FrankaReach --episodes 16   # routes of successes
 
 Random: the actions DDiffPG's warm-up plays with `noise_correlation` 0.9, i.e. AR(1) noise
-n_t = 0.9 n_{t-1} + sqrt(1 - 0.81) eps_t clamped to [-1, 1], for one whole episode per env.
-Reported: the share of episodes that reach a goal (per goal), and how far the robot got from
+n_t = 0.9 n_{t-1} + sqrt(1 - 0.81) eps_t clamped to [-1, 1], for `--episodes` whole episodes
+per env.
+Reported: the share of episodes that reach a goal (per goal), the routes of those that do (read
+off their paths as `benchmarks/learn.py` reads a learned mode's: a quadrant of FrankaReach's
+cross or around an arm's end, above or below the V1 wall, ...), and how far the robot got from
 its start (the largest distance of the maze robot's xy, or of the end effector, over the
 episode): median, 90th percentile and maximum; for the ant also the highest torso.
 
@@ -21,7 +25,10 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
+from collections import Counter
+from pathlib import Path
 
 import torch
 
@@ -29,38 +36,73 @@ from isaacgymenvs_ddiffpg.tasks import make_task, task_names
 from isaacgymenvs_ddiffpg.tasks.ant_gait import RouteFollower, maze_route
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import VecTask
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # learn.py, beside this file
 
-def random_reach(task: VecTask, seed: int) -> dict[str, object]:
-    """One episode per env of clamped AR(1) actions (rho 0.9); success and reach."""
-    n, gen = task.num_envs, torch.Generator().manual_seed(seed)
-    noise = torch.zeros(n, task.act_dim)
-    start = task.obs_buf[:, : task.mode_feature_dim].clone()
-    reach = torch.zeros(n)
-    highest = task.obs_buf[:, 2].clone()
-    goal = torch.zeros(n, dtype=torch.long)
-    done = torch.zeros(n, dtype=torch.bool)
-    for _ in range(task.max_episode_length):
-        noise = 0.9 * noise + (1 - 0.81) ** 0.5 * torch.randn(n, task.act_dim, generator=gen)
-        _, _, terminated, truncated, extras = task.step(noise.clamp(-1.0, 1.0))
-        live = ~done
-        features = extras["final_obs"][:, : task.mode_feature_dim]
-        distance = torch.linalg.vector_norm(features - start, dim=1)
-        reach = torch.where(live, torch.maximum(reach, distance), reach)
-        highest = torch.where(live, torch.maximum(highest, extras["final_obs"][:, 2]), highest)
-        goal = torch.where(live & terminated, extras["success"], goal)
-        done |= terminated | truncated
+from learn import route_of  # noqa: E402
+
+
+def random_reach(task: VecTask, name: str, seed: int, episodes: int = 1) -> dict[str, object]:
+    """`episodes` episodes per env of clamped AR(1) actions (rho 0.9); success, routes, reach."""
+    gen = torch.Generator().manual_seed(seed)
+    played = []
+    for k in range(episodes):
+        if k:  # envs that reached a goal have run on into a new episode
+            task.reset()
+        played.append(random_episode(task, gen))
+    goal = torch.cat([p["goal"] for p in played])
+    reach = torch.cat([p["reach"] for p in played])
+    paths = [path for p in played for path in p["paths"]]
+    won = Counter(
+        route_of(task, name, path, int(g))
+        for path, g in zip(paths, goal.tolist(), strict=True)
+        if g > 0
+    )
     out: dict[str, object] = {
+        "episodes": len(goal),
         "success": float((goal > 0).float().mean()),
         "success_per_goal": [
             float((goal == k).float().mean()) for k in range(1, task.num_goals + 1)
         ],
+        "success_routes": dict(won.most_common()),
         "reach_median_m": float(reach.median()),
         "reach_p90_m": float(reach.quantile(0.9)),
         "reach_max_m": float(reach.max()),
     }
     if task.act_dim == 8:
-        out["torso_height_max_m"] = float(highest.max())
+        out["torso_height_max_m"] = float(max(float(p["highest"].max()) for p in played))
     return out
+
+
+def random_episode(task: VecTask, gen: torch.Generator) -> dict:
+    """One episode per env from the current (fresh) state: goal reached (0 = none), reach,
+    highest torso and each env's mode-feature path up to its end."""
+    n = task.num_envs
+    noise = torch.zeros(n, task.act_dim)
+    start = task.mode_features(task.obs_buf).clone()
+    trace = [start]
+    reach = torch.zeros(n)
+    highest = task.obs_buf[:, 2].clone()
+    goal = torch.zeros(n, dtype=torch.long)
+    done = torch.zeros(n, dtype=torch.bool)
+    length = torch.full((n,), task.max_episode_length)
+    for step in range(1, task.max_episode_length + 1):
+        noise = 0.9 * noise + (1 - 0.81) ** 0.5 * torch.randn(n, task.act_dim, generator=gen)
+        _, _, terminated, truncated, extras = task.step(noise.clamp(-1.0, 1.0))
+        live = ~done
+        features = task.mode_features(extras["final_obs"])
+        trace.append(features)
+        distance = torch.linalg.vector_norm(features - start, dim=1)
+        reach = torch.where(live, torch.maximum(reach, distance), reach)
+        highest = torch.where(live, torch.maximum(highest, extras["final_obs"][:, 2]), highest)
+        goal = torch.where(live & terminated, extras["success"], goal)
+        ended = live & (terminated | truncated)
+        length = torch.where(ended, step, length)
+        done |= ended
+        if bool(done.all()):
+            break
+    path = torch.stack(trace, dim=1).numpy()
+    paths = [path[k, : int(length[k]) + 1] for k in range(n)]
+    return {"goal": goal, "reach": reach, "highest": highest, "paths": paths}
 
 
 def maze_routes(task: VecTask, name: str) -> dict[str, list[tuple[float, float]]]:
@@ -113,6 +155,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=task_names())
     parser.add_argument("--num-envs", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--episodes", type=int, default=1, help="random episodes per env")
     args = parser.parse_args()
     results: dict[str, object] = {
         "machine": platform.processor() or platform.machine(),
@@ -126,7 +169,7 @@ def main() -> None:
             "episode_steps": task.max_episode_length,
             "step_s": task.dt,
             "episode_s": task.dt * task.max_episode_length,
-            "random": random_reach(task, args.seed),
+            "random": random_reach(task, name, args.seed, args.episodes),
         }
         if "Maze" in name:
             task = make_task(name, num_envs=min(args.num_envs, 32), seed=args.seed)
