@@ -69,7 +69,7 @@ def random_reach(task: VecTask, name: str, seed: int, episodes: int = 1) -> dict
         "reach_max_m": float(reach.max()),
     }
     if task.act_dim == 8:
-        out["torso_height_max_m"] = float(max(float(p["highest"].max()) for p in played))
+        out["torso_height_max_m"] = float(torch.cat([p["highest"] for p in played]).max())
     return out
 
 
