@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,27 +98,53 @@ def cross_route(
     return f"{vertical} {side}"
 
 
+@dataclass
+class Run:
+    """A checkpoint loaded on its run's own task (`config.yaml` beside `nn/`)."""
+
+    folder: Path
+    name: str
+    task: Any
+    env: RlGamesVecEnv
+    state: dict[str, Any]
+    agent: Any
+
+    @property
+    def feature_dim(self) -> int:
+        """Mode-feature size of the task's observations (the paths' columns)."""
+        return int(self.env.get_env_info()["mode_feature_dim"])
+
+
+def load_run(
+    checkpoint: Path, num_envs: int | None = None, seed: int = 12345, with_replay: bool = False
+) -> Run:
+    """Builds the checkpoint's task from its run's config (the trained layout and settings) with
+    `num_envs` envs (None: the run's own, which a stored replay needs) and restores the agent."""
+    folder = checkpoint.parent.parent
+    cfg = OmegaConf.load(folder / "config.yaml")
+    name = str(cfg.task.name)
+    num_envs = int(cfg.task.env.num_envs) if num_envs is None else num_envs
+    task = make_task(name, env=cfg.task.env, num_envs=num_envs, seed=seed)
+    env = RlGamesVecEnv(task)
+    state = load_checkpoint(checkpoint)
+    spec = EnvSpec.from_env_info(env.get_env_info(), num_envs)
+    agent = make_agent(config_from_dict(state["config"]), spec, "cpu", seed=0)
+    agent.load_state_dict(state["algo"], with_replay=with_replay)
+    return Run(folder, name, task, env, state, agent)
+
+
 def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, Any]:
     """Play z = 0 and each mode on the checkpoint's own task; success and routes per mode."""
-    run = checkpoint.parent.parent
-    cfg = OmegaConf.load(run / "config.yaml")
-    name = str(cfg.task.name)
-    task = make_task(name, env=cfg.task.env, num_envs=eval_envs, seed=seed)
-    env = RlGamesVecEnv(task)
-    info = env.get_env_info()
-    state = load_checkpoint(checkpoint)
-    agent_cfg = config_from_dict(state["config"])
-    agent = make_agent(agent_cfg, EnvSpec.from_env_info(info, eval_envs), "cpu", seed=0)
-    agent.load_state_dict(state["algo"], with_replay=False)
-    feature_dim = int(info["mode_feature_dim"])
+    run = load_run(checkpoint, eval_envs, seed)
+    task, agent = run.task, run.agent
     per_mode: dict[str, Any] = {}
     with torch.no_grad():
         for mode in (0, *agent.mode_ids):
             z = agent.mode_embedding(mode).expand(eval_envs, -1)
-            played = run_episodes(agent, env, z, task.max_episode_length, feature_dim)
+            played = run_episodes(agent, run.env, z, task.max_episode_length, run.feature_dim)
             success, lengths = played["success"], played["length"]
             routes = Counter(
-                route_of(task, name, played["paths"][k, : int(lengths[k]) + 1].numpy(), int(g))
+                route_of(task, run.name, played["paths"][k, : int(lengths[k]) + 1].numpy(), int(g))
                 for k, g in enumerate(success.tolist())
                 if g > 0
             )
@@ -133,14 +160,14 @@ def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, A
                 "episode_length": float(lengths.float().mean()),
             }
     return {
-        "task": name,
-        "env_steps": int(state["env_steps"]),
-        "iteration": int(state["iteration"]),
+        "task": run.name,
+        "env_steps": int(run.state["env_steps"]),
+        "iteration": int(run.state["iteration"]),
         "modes": [int(m) for m in agent.mode_ids],
         "eval_episodes_per_mode": eval_envs,
         "per_mode": per_mode,
-        "curves": str(run / "modes" / f"{name}_curves.png"),
-        "run": str(run),
+        "curves": str(run.folder / "modes" / f"{run.name}_curves.png"),
+        "run": str(run.folder),
     }
 
 
