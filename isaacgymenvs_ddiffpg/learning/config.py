@@ -178,6 +178,9 @@ class DDiffPGConfig(DiffusionActorConfig):
             and of the envs) only once it holds this many successful trajectories; smaller ones
             stay exploration data. The released settings made every cluster a mode, so two
             chance successes became two "modes" that split the batch and the envs.
+        keep_modes: when more clusters qualify than `max_modes`, those that hold successes of
+            the current modes keep their place before larger new ones, so a learned route is
+            not dropped for several clusters of another (off as released: the largest).
         resample_len: resample paths to this many points before DTW (None: full length; the
             released settings resample non-maze tasks to the mean success length).
         mode_region_low, mode_region_high: a box of mode-feature space (one bound per
@@ -203,6 +206,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     cluster_threshold: float | None = None
     max_modes: int = 10
     min_mode_size: int = 5
+    keep_modes: bool = False
     resample_len: int | None = None
     mode_region_low: list[float] | None = None
     mode_region_high: list[float] | None = None

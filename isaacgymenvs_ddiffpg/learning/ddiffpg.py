@@ -299,6 +299,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 self.cfg.max_modes,
                 self.cfg.min_mode_size,
                 self.cfg.mode_region,
+                self.cfg.keep_modes,
             ),
         )
         plan = found.plan

@@ -50,6 +50,7 @@ def discover_modes(
     max_clusters: int = 10,
     min_mode_size: int = 1,
     region: tuple[Sequence[float], Sequence[float]] | None = None,
+    keep_modes: bool = False,
 ) -> Discovery:
     """Clusters successes, assigns failures, matches clusters to old modes and applies caps.
 
@@ -70,6 +71,9 @@ def discover_modes(
         region: successes are clustered on the part of their paths inside this box of
             mode-feature space (low, high), where the task's routes differ (None: whole
             paths); failures are joined to clusters on whole paths.
+        keep_modes: of more than `max_clusters` clusters, those holding successes of the
+            previous round's modes are kept first (largest first), then the largest new ones;
+            else the largest, whatever they hold.
 
     Returns:
         The round's `Discovery`; overlap matching uses the success labels only.
@@ -89,7 +93,10 @@ def discover_modes(
     dist = cache.distances(ids[win.to(ids.device)], win_paths, win_lengths, key=key)
     labels = np.zeros(len(ids_host), dtype=np.int64)
     clusters = cluster_successes(dist, threshold, max_clusters=None)  # capped below, by size
-    labels[success] = large_clusters(clusters, min_mode_size, max_clusters)
+    held = None
+    if keep_modes:
+        held = np.array([old_success_labels.get(int(i), 0) > 0 for i in ids_host[success]])
+    labels[success] = large_clusters(clusters, min_mode_size, max_clusters, held)
     labels[~success] = assign_failures(
         whole[lose], whole_lengths[lose], whole[win], whole_lengths[win], labels[success], rng
     )
@@ -109,11 +116,15 @@ def discover_modes(
 
 
 def large_clusters(
-    labels: np.ndarray, min_size: int, max_clusters: int | None = None
+    labels: np.ndarray,
+    min_size: int,
+    max_clusters: int | None = None,
+    first: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cluster labels (1..K, numbered by first appearance) with every cluster of fewer than
     `min_size` members set to 0 and the others renumbered 1..K' in the same order; of more than
-    `max_clusters` such clusters only the largest are kept (the earlier one on a tie).
+    `max_clusters` such clusters only the largest are kept (the earlier one on a tie), those
+    with a member marked in `first` (bool, one per label) before all others.
 
     Many small clusters are what a wide spread of paths gives, and the modes among them are the
     large ones: collapsing them all into one cluster (the released safety valve) lost the modes.
@@ -122,7 +133,10 @@ def large_clusters(
     kept = np.flatnonzero(sizes >= min_size)
     kept = kept[kept > 0]
     if max_clusters is not None and len(kept) > max_clusters:
-        largest = np.argsort(-sizes[kept], kind="stable")[:max_clusters]
+        marked = np.zeros(len(sizes), dtype=bool)
+        if first is not None:
+            marked[labels[np.asarray(first, dtype=bool)]] = True
+        largest = np.lexsort((-sizes[kept], ~marked[kept]))[:max_clusters]
         kept = np.sort(kept[largest])
     renumber = np.zeros(len(sizes), dtype=np.int64)
     renumber[kept] = np.arange(1, len(kept) + 1)

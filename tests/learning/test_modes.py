@@ -212,6 +212,39 @@ def test_many_small_clusters_leave_the_largest_as_modes_instead_of_one() -> None
     # of more than max_clusters, the largest (the earlier on a tie)
     kept = large_clusters(np.array([1, 2, 2, 3, 3, 3, 4, 4]), 2, 2)
     assert kept.tolist() == [0, 1, 1, 2, 2, 2, 0, 0]
+    # clusters holding a current mode's success come first, then the largest new ones
+    held = np.array([False, False, False, False, False, False, False, True])
+    kept = large_clusters(np.array([1, 2, 2, 3, 3, 3, 4, 4]), 2, 2, held)
+    assert kept.tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
+
+
+def test_keep_modes_keeps_a_learned_route_beside_larger_new_clusters() -> None:
+    """Round one: routes A and B are modes. Round two: three larger clusters have come (paths
+    that end near A's); by size B would lose its mode to them, with keep_modes it keeps it."""
+    rng = np.random.default_rng(3)
+
+    def path(end_y: float) -> np.ndarray:
+        line = np.linspace(0.0, 1.0, 30)[:, None] * [20.0, end_y]
+        return line + 0.05 * rng.standard_normal(line.shape)
+
+    first = [path(-20.0)] * 6 + [path(20.0)] * 5  # A below (6), B above (5)
+    round_one = discover_modes(
+        stored(first, [1] * 11), DTWCache(), {}, None, 5.0, 100, np.random.default_rng(0),
+        max_clusters=2, min_mode_size=5,
+    )  # fmt: skip
+    assert len(round_one.plan.mode_ids) == 3
+    more_a = [path(y) for y in (-5.0, -12.0, -40.0) for _ in range(7)]  # three larger clusters
+    trajectories = stored(first + more_a, [1] * (11 + 21))
+
+    def round_two(keep: bool) -> set[int]:
+        found = discover_modes(
+            trajectories, DTWCache(), round_one.success_labels, round_one.plan.mode_ids, 5.0,
+            1000, np.random.default_rng(0), max_clusters=2, min_mode_size=5, keep_modes=keep,
+        )  # fmt: skip
+        return set(found.groups.numpy()[6:11].tolist())  # B's group
+
+    assert round_two(keep=False) == {0}  # B dropped for two of A's new clusters
+    assert round_two(keep=True) != {0} and len(round_two(keep=True)) == 1
 
 
 def crossing_path(side: float, swing: float, rng: np.random.Generator) -> np.ndarray:
