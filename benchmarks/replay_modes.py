@@ -7,7 +7,7 @@ largest clusters (at most `max_modes`) that hold at least `min_mode_size` succes
 that step back from a checkpoint's stored replay, with the run's own settings and task: the
 route of every stored success (`route_of` in benchmarks/learn.py), the routes of those that
 belong to no mode, and every cluster of at least `min_mode_size` successes at the task's
-threshold, largest first, with its routes and whether the size cap makes it a mode. It tells a
+threshold, largest first, with its routes and whether the cap on modes keeps it. It tells a
 route that exploration seldom finds (few stored successes take it) from one that is found but
 not kept (its clusters outranked by larger ones).
 """
@@ -52,7 +52,8 @@ def replay_modes(agent: Any, task: Any, name: str, feature_dim: int) -> dict[str
         ``successes``, ``routes`` and ``routes_outside_modes`` (stored successes in no mode),
         ``modes`` (the agent's), and ``clusters``: for each cluster of >= `min_mode_size`
         successes, largest first, its ``size``, ``routes``, ``in_modes`` (members in a mode
-        now) and ``mode`` (whether the size cap keeps it: a mode if discovery ran now).
+        now) and ``mode`` (whether the cap on modes keeps it, with the run's `keep_modes`:
+        a mode if discovery ran now).
     """
     cfg = agent.cfg
     stored = agent.replay.completed(feature_dim, device="cpu")
@@ -78,7 +79,11 @@ def replay_modes(agent: Any, task: Any, name: str, feature_dim: int) -> dict[str
     labels = cluster_successes(
         dtw_distance_matrix(paths, path_lengths), cfg.cluster_threshold, max_clusters=None
     )
-    kept = large_clusters(labels, cfg.min_mode_size, cfg.max_modes)
+    held = None
+    if cfg.keep_modes:  # as discovery ranks them: clusters holding a mode's success first
+        ids = stored["ids"][won].tolist()
+        held = np.array([agent.success_labels.get(int(i), 0) > 0 for i in ids])
+    kept = large_clusters(labels, cfg.min_mode_size, cfg.max_modes, held)
     sizes = np.bincount(labels)
     order = sorted(np.flatnonzero(sizes >= cfg.min_mode_size), key=lambda k: (-sizes[k], k))
     for label in (k for k in order if k > 0):
