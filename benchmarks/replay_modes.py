@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from isaacgymenvs_ddiffpg.learning.discovery import large_clusters
-from isaacgymenvs_ddiffpg.learning.dtw import dtw_distance_matrix, mode_paths
-from isaacgymenvs_ddiffpg.learning.modes import cluster_successes
+from isaacgymenvs_ddiffpg.learning.discovery import success_clusters
+from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # learn.py, beside this file
 
@@ -73,17 +72,10 @@ def replay_modes(agent: Any, task: Any, name: str, feature_dim: int) -> dict[str
     }
     if len(routes) < 2:
         return out
-    paths, path_lengths = mode_paths(
-        stored["paths"][won], lengths, cfg.resample_len, cfg.mode_region
-    )
-    labels = cluster_successes(
-        dtw_distance_matrix(paths, path_lengths), cfg.cluster_threshold, max_clusters=None
-    )
-    held = None
-    if cfg.keep_modes:  # as discovery ranks them: clusters holding a mode's success first
-        ids = stored["ids"][won].tolist()
-        held = np.array([agent.success_labels.get(int(i), 0) > 0 for i in ids])
-    kept = large_clusters(labels, cfg.min_mode_size, cfg.max_modes, held)
+    labels, modes = success_clusters(
+        stored, DTWCache(), agent.success_labels, cfg.cluster_threshold, cfg.resample_len,
+        cfg.max_modes, cfg.min_mode_size, cfg.mode_region, cfg.keep_modes,
+    )  # fmt: skip
     sizes = np.bincount(labels)
     order = sorted(np.flatnonzero(sizes >= cfg.min_mode_size), key=lambda k: (-sizes[k], k))
     for label in (k for k in order if k > 0):
@@ -91,7 +83,7 @@ def replay_modes(agent: Any, task: Any, name: str, feature_dim: int) -> dict[str
         out["clusters"].append(
             {
                 "size": len(members),
-                "mode": bool(kept[members[0]] > 0),
+                "mode": bool(modes[members[0]] > 0),
                 "in_modes": int(in_mode[members].sum()),
                 "routes": counts(routes[i] for i in members),
             }

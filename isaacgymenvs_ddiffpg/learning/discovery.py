@@ -85,18 +85,11 @@ def discover_modes(
     ids_host = ids.cpu().numpy()
     win = torch.as_tensor(np.flatnonzero(success), device=paths.device)
     lose = torch.as_tensor(np.flatnonzero(~success), device=paths.device)
-    if region is None:
-        win_paths, win_lengths = whole[win], whole_lengths[win]
-    else:
-        win_paths, win_lengths = mode_paths(paths[win], lengths[win], resample_len, region)
-    key = (resample_len, None if region is None else tuple(map(tuple, region)))
-    dist = cache.distances(ids[win.to(ids.device)], win_paths, win_lengths, key=key)
     labels = np.zeros(len(ids_host), dtype=np.int64)
-    clusters = cluster_successes(dist, threshold, max_clusters=None)  # capped below, by size
-    held = None
-    if keep_modes:
-        held = np.array([old_success_labels.get(int(i), 0) > 0 for i in ids_host[success]])
-    labels[success] = large_clusters(clusters, min_mode_size, max_clusters, held)
+    _, labels[success] = success_clusters(
+        trajectories, cache, old_success_labels, threshold, resample_len, max_clusters,
+        min_mode_size, region, keep_modes,
+    )  # fmt: skip
     labels[~success] = assign_failures(
         whole[lose], whole_lengths[lose], whole[win], whole_lengths[win], labels[success], rng
     )
@@ -113,6 +106,40 @@ def discover_modes(
         evict_ids=torch.as_tensor(evict),
         success_labels={i: k for i, k in success_labels.items() if i not in set(evict.tolist())},
     )
+
+
+def success_clusters(
+    trajectories: Mapping[str, Tensor],
+    cache: DTWCache,
+    old_success_labels: Mapping[int, int],
+    threshold: float | None,
+    resample_len: int | None = None,
+    max_clusters: int = 10,
+    min_mode_size: int = 1,
+    region: tuple[Sequence[float], Sequence[float]] | None = None,
+    keep_modes: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every cluster of the successful trajectories at the threshold, and those that become
+    modes; arguments as in `discover_modes`.
+
+    Returns:
+        ``(n_s,)`` cluster labels ``1..K`` (numbered by first appearance) and ``(n_s,)`` mode
+        labels (0: no mode, else ``1..K'`` in the same order), of the successes in the order of
+        ``trajectories``.
+    """
+    ids, paths = trajectories["ids"], trajectories["paths"]
+    success = (trajectories["success"] > 0).cpu().numpy()
+    win = torch.as_tensor(np.flatnonzero(success), device=paths.device)
+    lengths = trajectories["lengths"].to(paths.device)[win] + 1
+    win_paths, win_lengths = mode_paths(paths[win], lengths, resample_len, region)
+    key = (resample_len, None if region is None else tuple(map(tuple, region)))
+    dist = cache.distances(ids[win.to(ids.device)], win_paths, win_lengths, key=key)
+    clusters = cluster_successes(dist, threshold, max_clusters=None)  # capped below, by size
+    held = None
+    if keep_modes:
+        won_ids = ids.cpu().numpy()[success]
+        held = np.array([old_success_labels.get(int(i), 0) > 0 for i in won_ids], dtype=bool)
+    return clusters, large_clusters(clusters, min_mode_size, max_clusters, held)
 
 
 def large_clusters(
