@@ -181,6 +181,11 @@ class DDiffPGConfig(DiffusionActorConfig):
         keep_modes: when more clusters qualify than `max_modes`, those that hold successes of
             the current modes keep their place before larger new ones, so a learned route is
             not dropped for several clusters of another (off as released: the largest).
+        clustering: "fresh" (as released: every discovery round clusters all stored
+            successes anew, so a mode's successes can be split between two clusters or joined
+            to another's, and the mode's embedding moves to another route) or "seeded" (each
+            round starts from the previous round's modes: new successes join a mode or form
+            clusters of their own, and two modes merge only within the threshold).
         resample_len: resample paths to this many points before DTW (None: full length; the
             released settings resample non-maze tasks to the mean success length).
         mode_region_low, mode_region_high: a box of mode-feature space (one bound per
@@ -207,6 +212,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     max_modes: int = 10
     min_mode_size: int = 5
     keep_modes: bool = False
+    clustering: str = "fresh"
     resample_len: int | None = None
     mode_region_low: list[float] | None = None
     mode_region_high: list[float] | None = None
@@ -217,6 +223,8 @@ class DDiffPGConfig(DiffusionActorConfig):
         super().__post_init__()
         if self.exploration not in ("prop", "fixed", "linear"):
             raise ValueError(f"exploration must be prop, fixed or linear, got {self.exploration!r}")
+        if self.clustering not in ("fresh", "seeded"):
+            raise ValueError(f"clustering must be fresh or seeded, got {self.clustering!r}")
         if not 0.0 <= self.mode_success_share <= 1.0:
             raise ValueError(f"mode_success_share must be in [0, 1], got {self.mode_success_share}")
         if self.explore_flat_grad < 0.0:

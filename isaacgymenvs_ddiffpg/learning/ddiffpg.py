@@ -300,6 +300,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 self.cfg.min_mode_size,
                 self.cfg.mode_region,
                 self.cfg.keep_modes,
+                self.cfg.clustering == "seeded",
             ),
         )
         plan = found.plan

@@ -51,6 +51,7 @@ def discover_modes(
     min_mode_size: int = 1,
     region: tuple[Sequence[float], Sequence[float]] | None = None,
     keep_modes: bool = False,
+    seeded: bool = False,
 ) -> Discovery:
     """Clusters successes, assigns failures, matches clusters to old modes and applies caps.
 
@@ -74,6 +75,8 @@ def discover_modes(
         keep_modes: of more than `max_clusters` clusters, those holding successes of the
             previous round's modes are kept first (largest first), then the largest new ones;
             else the largest, whatever they hold.
+        seeded: clustering starts from the previous round's modes (`merge_from_seeds`), so a
+            mode's stored successes stay together (else every round clusters them anew).
 
     Returns:
         The round's `Discovery`; overlap matching uses the success labels only.
@@ -88,7 +91,7 @@ def discover_modes(
     labels = np.zeros(len(ids_host), dtype=np.int64)
     _, labels[success] = success_clusters(
         trajectories, cache, old_success_labels, threshold, resample_len, max_clusters,
-        min_mode_size, region, keep_modes,
+        min_mode_size, region, keep_modes, seeded,
     )  # fmt: skip
     labels[~success] = assign_failures(
         whole[lose], whole_lengths[lose], whole[win], whole_lengths[win], labels[success], rng
@@ -118,6 +121,7 @@ def success_clusters(
     min_mode_size: int = 1,
     region: tuple[Sequence[float], Sequence[float]] | None = None,
     keep_modes: bool = False,
+    seeded: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every cluster of the successful trajectories at the threshold, and those that become
     modes; arguments as in `discover_modes`.
@@ -134,11 +138,11 @@ def success_clusters(
     win_paths, win_lengths = mode_paths(paths[win], lengths, resample_len, region)
     key = (resample_len, None if region is None else tuple(map(tuple, region)))
     dist = cache.distances(ids[win.to(ids.device)], win_paths, win_lengths, key=key)
-    clusters = cluster_successes(dist, threshold, max_clusters=None)  # capped below, by size
-    held = None
-    if keep_modes:
-        won_ids = ids.cpu().numpy()[success]
-        held = np.array([old_success_labels.get(int(i), 0) > 0 for i in won_ids], dtype=bool)
+    won_ids = ids.cpu().numpy()[success]
+    old = np.array([old_success_labels.get(int(i), 0) for i in won_ids], dtype=np.int64)
+    seeds = old if seeded else None
+    clusters = cluster_successes(dist, threshold, max_clusters=None, seeds=seeds)  # capped below
+    held = old > 0 if keep_modes else None
     return clusters, large_clusters(clusters, min_mode_size, max_clusters, held)
 
 

@@ -14,7 +14,10 @@ from isaacgymenvs_ddiffpg.learning.dtw import dtw_distance_matrix
 
 
 def cluster_successes(
-    dist: np.ndarray | Tensor, threshold: float | None, max_clusters: int | None = 10
+    dist: np.ndarray | Tensor,
+    threshold: float | None,
+    max_clusters: int | None = 10,
+    seeds: np.ndarray | None = None,
 ) -> np.ndarray:
     """Average-linkage agglomerative clustering of successful trajectories on a DTW matrix.
 
@@ -22,6 +25,9 @@ def cluster_successes(
         dist: ``(n, n)`` symmetric distance matrix.
         threshold: merge distance cut; ``None`` uses 0.7 x the largest merge height.
         max_clusters: more clusters than this collapse into one (a safety valve; None: none).
+        seeds: ``(n,)`` int, optional: trajectories with the same positive seed start as one
+            cluster, which later merges may grow but never split (`merge_from_seeds`); 0 or
+            less: a trajectory of its own. None: every trajectory starts on its own.
 
     Returns:
         ``(n,)`` int64 labels in ``1..K``, numbered by first appearance. Fewer than 2
@@ -38,18 +44,65 @@ def cluster_successes(
         threshold = 0.7 * float(np.max(tree.distances_))
     if threshold <= 0.0:
         return np.ones(num, dtype=np.int64)
-    raw = AgglomerativeClustering(
-        n_clusters=None,  # pyright: ignore[reportArgumentType]
-        metric="precomputed",
-        linkage="average",
-        distance_threshold=threshold,
-    ).fit_predict(dist)
+    if seeds is not None and np.any(np.asarray(seeds) > 0):
+        raw = merge_from_seeds(dist, np.asarray(seeds), threshold)
+    else:
+        raw = AgglomerativeClustering(
+            n_clusters=None,  # pyright: ignore[reportArgumentType]
+            metric="precomputed",
+            linkage="average",
+            distance_threshold=threshold,
+        ).fit_predict(dist)
     _, first = np.unique(raw, return_index=True)
     if max_clusters is not None and len(first) > max_clusters:
         return np.ones(num, dtype=np.int64)
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.argsort(first)] = np.arange(1, len(first) + 1)
     return rank[raw]
+
+
+def merge_from_seeds(dist: np.ndarray, seeds: np.ndarray, threshold: float) -> np.ndarray:
+    """Average linkage that starts from given clusters instead of from single trajectories.
+
+    The starting clusters are the trajectories sharing a positive seed, plus every other
+    trajectory on its own; the closest two clusters (mean distance over all their pairs)
+    merge while that mean is below `threshold`, as in plain average linkage. Started from
+    the previous round's modes, a mode keeps its members: new successes join it or form
+    clusters of their own, and two modes merge only when they lie within the threshold, so
+    a re-clustering no longer splits a learned mode between two clusters.
+
+    Args:
+        dist: ``(n, n)`` symmetric distance matrix.
+        seeds: ``(n,)`` int; equal positive values start as one cluster.
+        threshold: merge distance cut.
+
+    Returns:
+        ``(n,)`` int64 cluster index of each trajectory (any numbering).
+    """
+    loose = np.flatnonzero(seeds <= 0)
+    groups = [np.flatnonzero(seeds == s) for s in np.unique(seeds[seeds > 0])]
+    groups += [loose[k : k + 1] for k in range(len(loose))]
+    member = np.zeros((len(dist), len(groups)))
+    for k, rows in enumerate(groups):
+        member[rows, k] = 1.0
+    size = member.sum(axis=0)
+    mean = (member.T @ dist @ member) / np.outer(size, size)
+    np.fill_diagonal(mean, np.inf)
+    owner = np.arange(len(groups))  # the cluster each starting group now belongs to
+    while len(groups) > 1:
+        a, b = divmod(int(np.argmin(mean)), len(groups))
+        if not mean[a, b] < threshold:
+            break
+        merged = (size[a] * mean[a] + size[b] * mean[b]) / (size[a] + size[b])
+        mean[a], mean[:, a] = merged, merged
+        mean[a, a] = np.inf
+        mean[b], mean[:, b] = np.inf, np.inf
+        size[a] += size[b]
+        owner[owner == b] = a
+    labels = np.zeros(len(dist), dtype=np.int64)
+    for k, rows in enumerate(groups):
+        labels[rows] = owner[k]
+    return labels
 
 
 def assign_failures(

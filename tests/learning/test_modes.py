@@ -15,6 +15,7 @@ from isaacgymenvs_ddiffpg.learning.modes import (
     cap_clusters,
     cluster_successes,
     match_modes,
+    merge_from_seeds,
 )
 
 
@@ -245,6 +246,56 @@ def test_keep_modes_keeps_a_learned_route_beside_larger_new_clusters() -> None:
 
     assert round_two(keep=False) == {0}  # B dropped for two of A's new clusters
     assert round_two(keep=True) != {0} and len(round_two(keep=True)) == 1
+
+
+def test_seeded_linkage_is_plain_linkage_from_the_seeds_and_never_splits_one() -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(10):
+        centres = rng.normal(0.0, 2.0, (4, 2))
+        points = np.concatenate(
+            [rng.normal(c, 0.3, (int(rng.integers(3, 20)), 2)) for c in centres]
+        )
+        dist = np.linalg.norm(points[:, None] - points[None], axis=-1)
+        plain = cluster_successes(dist, 1.0, None)
+        loose = merge_from_seeds(dist, np.zeros(len(dist), dtype=np.int64), 1.0)
+        assert np.array_equal(plain[:, None] == plain[None], loose[:, None] == loose[None])
+    # two groups 10 apart: plain linkage keeps them apart, one seed holds them together
+    points = np.concatenate([np.zeros((4, 1)), np.full((4, 1), 10.0), np.full((3, 1), 30.0)])
+    dist = np.abs(points - points.T)
+    assert len(set(cluster_successes(dist, 1.0, None)[:8].tolist())) == 2
+    seeded = cluster_successes(dist, 1.0, None, seeds=np.array([7] * 8 + [0] * 3))
+    assert len(set(seeded[:8].tolist())) == 1 and len(set(seeded.tolist())) == 2
+
+
+def test_seeded_clustering_keeps_a_mode_whole_when_new_successes_would_split_it() -> None:
+    """Round one: mode A holds paths ending at y = -20 and -26, mode B at +20. Round two: 15 new
+    paths end at y = -30. Clustered anew, A's -26 half leaves with them for a new mode (a fresh
+    embedding); started from the modes, A keeps all its paths and its embedding."""
+    rng = np.random.default_rng(3)
+
+    def path(end_y: float) -> np.ndarray:
+        line = np.linspace(0.0, 1.0, 30)[:, None] * [20.0, end_y]
+        return line + 0.05 * rng.standard_normal(line.shape)
+
+    first = [path(y) for y in (-20.0, -26.0) for _ in range(5)] + [path(20.0) for _ in range(5)]
+    round_one = discover_modes(
+        stored(first, [1] * 15), DTWCache(), {}, None, 20.0, 1000, np.random.default_rng(0),
+        min_mode_size=5,
+    )  # fmt: skip
+    assert round_one.plan.mode_ids == [0, 1, 2] and len(set(round_one.groups[:10].tolist())) == 1
+    trajectories = stored(first + [path(-30.0) for _ in range(15)], [1] * 30)
+
+    def round_two(seeded: bool):
+        return discover_modes(
+            trajectories, DTWCache(), round_one.success_labels, round_one.plan.mode_ids, 20.0,
+            1000, np.random.default_rng(0), min_mode_size=5, seeded=seeded,
+        )  # fmt: skip
+
+    anew = round_two(seeded=False)
+    assert len(set(anew.groups[:10].tolist())) == 2 and any(anew.plan.fresh_embedding)
+    kept = round_two(seeded=True)
+    assert len(set(kept.groups[:10].tolist())) == 1
+    assert kept.plan.mode_ids == [0, 1, 2] and not any(kept.plan.fresh_embedding)
 
 
 def crossing_path(side: float, swing: float, rng: np.random.Generator) -> np.ndarray:
