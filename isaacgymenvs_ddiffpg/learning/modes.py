@@ -77,7 +77,7 @@ def merge_from_seeds(dist: np.ndarray, seeds: np.ndarray, threshold: float) -> n
         threshold: merge distance cut.
 
     Returns:
-        ``(n,)`` int64 cluster index of each trajectory (any numbering).
+        ``(n,)`` int64 cluster index ``0..K-1`` of each trajectory.
     """
     loose = np.flatnonzero(seeds <= 0)
     groups = [np.flatnonzero(seeds == s) for s in np.unique(seeds[seeds > 0])]
@@ -102,7 +102,7 @@ def merge_from_seeds(dist: np.ndarray, seeds: np.ndarray, threshold: float) -> n
     labels = np.zeros(len(dist), dtype=np.int64)
     for k, rows in enumerate(groups):
         labels[rows] = owner[k]
-    return labels
+    return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
 
 def assign_failures(

@@ -264,7 +264,13 @@ def test_seeded_linkage_is_plain_linkage_from_the_seeds_and_never_splits_one() -
     dist = np.abs(points - points.T)
     assert len(set(cluster_successes(dist, 1.0, None)[:8].tolist())) == 2
     seeded = cluster_successes(dist, 1.0, None, seeds=np.array([7] * 8 + [0] * 3))
-    assert len(set(seeded[:8].tolist())) == 1 and len(set(seeded.tolist())) == 2
+    assert seeded.tolist() == [1] * 8 + [2] * 3
+    # labels stay 1..K when merges leave gaps among the starting clusters
+    points = np.array([[0.0], [0.1], [5.0], [5.1], [5.2], [9.0]])
+    seeded = cluster_successes(
+        np.abs(points - points.T), 1.0, None, seeds=np.array([0, 0, 2, 0, 0, 0])
+    )
+    assert seeded.tolist() == [1, 1, 2, 2, 2, 3]
 
 
 def test_seeded_clustering_keeps_a_mode_whole_when_new_successes_would_split_it() -> None:
