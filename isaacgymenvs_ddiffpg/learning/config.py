@@ -197,6 +197,11 @@ class DDiffPGConfig(DiffusionActorConfig):
             transitions, and cloning them teaches it to stop where they stopped.
         explore_flat_grad: the flat slope of Q_explore's target-action ascent as a share of
             its mean |dQ/da| over the batch (0 as released; see `action_flat_grad`).
+        target_radius: a mode's target actions stay within this distance of the stored
+            action in every dimension (None: unbounded, as released). The ascent is repeated
+            each time a transition is sampled, and a young mode's critic, fitted on few paths,
+            can carry its targets, and with them the actor, off the route its successes took.
+            Q_explore's targets are not bounded.
     """
 
     algorithm: ClassVar[str] = "ddiffpg"
@@ -218,6 +223,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     mode_region_high: list[float] | None = None
     mode_success_share: float = 0.0
     explore_flat_grad: float = 0.0
+    target_radius: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -229,6 +235,8 @@ class DDiffPGConfig(DiffusionActorConfig):
             raise ValueError(f"mode_success_share must be in [0, 1], got {self.mode_success_share}")
         if self.explore_flat_grad < 0.0:
             raise ValueError(f"explore_flat_grad must be >= 0, got {self.explore_flat_grad}")
+        if self.target_radius is not None and self.target_radius <= 0.0:
+            raise ValueError(f"target_radius must be null or > 0, got {self.target_radius}")
         low, high = self.mode_region_low, self.mode_region_high
         if (low is None) != (high is None) or (
             low is not None

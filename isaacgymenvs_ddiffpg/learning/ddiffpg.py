@@ -221,6 +221,14 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 active=has_data,
                 relative_flat=relative,
             )
+            if cfg.target_radius is not None:  # the modes' targets near their stored actions
+                near = action + (target_action - action).clamp(
+                    -cfg.target_radius, cfg.target_radius
+                )
+                mode_group = ((torch.arange(num_groups, device=device) > 0) & has_data)[
+                    :, None, None
+                ]
+                target_action = torch.where(mode_group, near, target_action)
             self.replay.write_target_actions(batch["indices"], target_action)
 
         with record_function("update/actor"):

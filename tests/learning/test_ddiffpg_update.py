@@ -3,6 +3,7 @@ embedding each actor sample gets, and that a mode left without data is not touch
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from isaacgymenvs_ddiffpg.learning.agents import make_agent
@@ -88,12 +89,15 @@ def test_exploration_samples_keep_z_explore_mode_samples_drop_to_zero() -> None:
     assert 0.22 < float(dropped) < 0.28 and (some[0] != 0).all()
 
 
-def test_a_mode_without_data_keeps_its_critic_target_and_samples() -> None:
-    algo = fill_and_discover(agent())
+@pytest.mark.parametrize("radius", [None, 0.05])
+def test_a_mode_without_data_keeps_its_critic_target_and_samples(radius: float | None) -> None:
+    algo = fill_and_discover(agent(target_radius=radius))
     algo.replay.set_groups(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
     for _ in range(3):  # Adam moments of both groups are warm
         algo.update()
     algo.replay.set_groups(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+    # stale targets farther from the stored actions than the radius: they stay as they are
+    algo.replay.target_action[1] = (algo.replay.action + 0.5).clamp(-1.0, 1.0)
 
     def snapshot() -> dict[str, list[torch.Tensor]]:
         def group(params, g: int) -> list[torch.Tensor]:
@@ -177,3 +181,22 @@ def test_masked_clone_loss_is_the_mean_over_kept_samples() -> None:
     torch.testing.assert_close(loss(mask), each[mask.bool()].mean())
     torch.testing.assert_close(loss(torch.ones(6)), loss(None))
     assert loss(torch.zeros(6)) == 0
+
+
+def test_target_radius_keeps_the_modes_targets_near_their_stored_actions() -> None:
+    """Many updates carry targets far up the critics' slopes; with a radius the mode's targets
+    stay within it of the stored actions, while Q_explore's move as far as without one."""
+
+    def drift(**overrides) -> tuple[float, float]:
+        algo = fill_and_discover(agent(action_lr=0.3, **overrides))
+        for _ in range(40):
+            algo.update()
+        stored = algo.replay.valid[..., None, None] & algo.replay.closed[..., None, None]
+        moved = (algo.replay.target_action - algo.replay.action[None]).abs() * stored
+        return float(moved[0].max()), float(moved[1].max())
+
+    explore_free, mode_free = drift()
+    explore_bound, mode_bound = drift(target_radius=0.05)
+    assert mode_free > 0.2  # unbounded, the ascent carries the mode's targets away
+    assert mode_bound <= 0.05 + 1e-6
+    assert explore_bound > 0.2 and abs(explore_bound - explore_free) < 0.5 * explore_free
