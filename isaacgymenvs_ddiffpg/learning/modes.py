@@ -89,7 +89,7 @@ def merge_from_seeds(dist: np.ndarray, seeds: np.ndarray, threshold: float) -> n
     mean = (member.T @ dist @ member) / np.outer(size, size)
     np.fill_diagonal(mean, np.inf)
     owner = np.arange(len(groups))  # the cluster each starting group now belongs to
-    while len(groups) > 1:
+    for _ in range(len(groups) - 1):  # each merge retires one cluster
         a, b = divmod(int(np.argmin(mean)), len(groups))
         if not mean[a, b] < threshold:
             break
