@@ -72,11 +72,7 @@ def replay_modes(agent: Any, task: Any, name: str, feature_dim: int) -> dict[str
     }
     if len(routes) < 2:
         return out
-    labels, modes = success_clusters(
-        stored, DTWCache(), agent.success_labels, cfg.cluster_threshold, cfg.resample_len,
-        cfg.max_modes, cfg.min_mode_size, cfg.mode_region, cfg.keep_modes,
-        cfg.clustering == "seeded",
-    )  # fmt: skip
+    labels, modes = success_clusters(stored, DTWCache(), agent.success_labels, cfg.cluster_settings)
     sizes = np.bincount(labels)
     order = sorted(np.flatnonzero(sizes >= cfg.min_mode_size), key=lambda k: (-sizes[k], k))
     for label in (k for k in order if k > 0):

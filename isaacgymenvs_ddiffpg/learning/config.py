@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -157,6 +158,31 @@ class DiffusionActorConfig(TargetSmoothingConfig):
     action_flat_grad: float = 0.0
 
 
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How one mode-discovery round clusters the successful trajectories; built from
+    `DDiffPGConfig.cluster_settings`, whose attributes of the same names say what each does.
+
+    Attributes:
+        threshold: DTW threshold of average linkage (None: 0.7 x the largest merge height).
+        resample_len: resample every path to this many points first (None: full length).
+        max_clusters: at most this many clusters become modes (the largest).
+        min_mode_size: a cluster becomes a mode only with at least this many successes.
+        region: (low, high) box of mode-feature space the successes are clustered in (None:
+            whole paths).
+        keep_modes: clusters holding the previous round's modes are kept first.
+        seeded: clustering starts from the previous round's modes.
+    """
+
+    threshold: float | None = None
+    resample_len: int | None = None
+    max_clusters: int = 10
+    min_mode_size: int = 1
+    region: tuple[Sequence[float], Sequence[float]] | None = None
+    keep_modes: bool = False
+    seeded: bool = False
+
+
 @dataclass
 class DDiffPGConfig(DiffusionActorConfig):
     """DDiffPG settings (cfg/train/DDiffPG.yaml, `params.config.ddiffpg`).
@@ -256,3 +282,16 @@ class DDiffPGConfig(DiffusionActorConfig):
         if self.mode_region_low is None or self.mode_region_high is None:
             return None
         return list(self.mode_region_low), list(self.mode_region_high)
+
+    @property
+    def cluster_settings(self) -> ClusterSettings:
+        """The clustering keys, as one mode-discovery round reads them."""
+        return ClusterSettings(
+            threshold=self.cluster_threshold,
+            resample_len=self.resample_len,
+            max_clusters=self.max_modes,
+            min_mode_size=self.min_mode_size,
+            region=self.mode_region,
+            keep_modes=self.keep_modes,
+            seeded=self.clustering == "seeded",
+        )

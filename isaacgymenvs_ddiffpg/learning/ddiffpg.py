@@ -300,15 +300,9 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 self.dtw_cache,
                 self.success_labels,
                 self.embeddings.mode_ids,
-                self.cfg.cluster_threshold,
+                self.cfg.cluster_settings,
                 self.replay.capacity * self.dist.world_size,
                 self.rng,
-                self.cfg.resample_len,
-                self.cfg.max_modes,
-                self.cfg.min_mode_size,
-                self.cfg.mode_region,
-                self.cfg.keep_modes,
-                self.cfg.clustering == "seeded",
             ),
         )
         plan = found.plan

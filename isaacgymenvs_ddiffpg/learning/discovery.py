@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from isaacgymenvs_ddiffpg.learning.config import ClusterSettings
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache, mode_paths
 from isaacgymenvs_ddiffpg.learning.modes import (
     ModePlan,
@@ -43,15 +44,9 @@ def discover_modes(
     cache: DTWCache,
     old_success_labels: Mapping[int, int],
     old_mode_ids: Sequence[int] | None,
-    threshold: float | None,
+    settings: ClusterSettings,
     capacity: int,
     rng: np.random.Generator,
-    resample_len: int | None = None,
-    max_clusters: int = 10,
-    min_mode_size: int = 1,
-    region: tuple[Sequence[float], Sequence[float]] | None = None,
-    keep_modes: bool = False,
-    seeded: bool = False,
 ) -> Discovery:
     """Clusters successes, assigns failures, matches clusters to old modes and applies caps.
 
@@ -61,38 +56,23 @@ def discover_modes(
         cache: DTW cache of the success-success distances.
         old_success_labels: previous round's ``success_labels`` ({} before the first round).
         old_mode_ids: previous plan's ``mode_ids`` (None before the first round).
-        threshold: clustering threshold (None: 0.7 x the largest merge height).
+        settings: how the successes are clustered (`success_clusters`); failures are joined
+            to the clusters on whole paths.
         capacity: buffer capacity in trajectories, for the per-cluster caps.
         rng: seeded generator for failure assignment and eviction.
-        resample_len: resample every path to this many points first (None: full length).
-        max_clusters: at most this many clusters become modes (the largest).
-        min_mode_size: a cluster becomes a mode only with at least this many successes; the
-            successes of smaller clusters stay unlabelled (exploration only) until enough
-            alike ones join them.
-        region: successes are clustered on the part of their paths inside this box of
-            mode-feature space (low, high), where the task's routes differ (None: whole
-            paths); failures are joined to clusters on whole paths.
-        keep_modes: of more than `max_clusters` clusters, those holding successes of the
-            previous round's modes are kept first (largest first), then the largest new ones;
-            else the largest, whatever they hold.
-        seeded: clustering starts from the previous round's modes (`merge_from_seeds`), so a
-            mode's stored successes stay together (else every round clusters them anew).
 
     Returns:
         The round's `Discovery`; overlap matching uses the success labels only.
     """
     ids, paths = trajectories["ids"], trajectories["paths"]
     lengths = trajectories["lengths"].to(paths.device) + 1
-    whole, whole_lengths = mode_paths(paths, lengths, resample_len)
+    whole, whole_lengths = mode_paths(paths, lengths, settings.resample_len)
     success = (trajectories["success"] > 0).cpu().numpy()
     ids_host = ids.cpu().numpy()
     win = torch.as_tensor(np.flatnonzero(success), device=paths.device)
     lose = torch.as_tensor(np.flatnonzero(~success), device=paths.device)
     labels = np.zeros(len(ids_host), dtype=np.int64)
-    _, labels[success] = success_clusters(
-        trajectories, cache, old_success_labels, threshold, resample_len, max_clusters,
-        min_mode_size, region, keep_modes, seeded,
-    )  # fmt: skip
+    _, labels[success] = success_clusters(trajectories, cache, old_success_labels, settings)
     labels[~success] = assign_failures(
         whole[lose], whole_lengths[lose], whole[win], whole_lengths[win], labels[success], rng
     )
@@ -115,16 +95,18 @@ def success_clusters(
     trajectories: Mapping[str, Tensor],
     cache: DTWCache,
     old_success_labels: Mapping[int, int],
-    threshold: float | None,
-    resample_len: int | None = None,
-    max_clusters: int = 10,
-    min_mode_size: int = 1,
-    region: tuple[Sequence[float], Sequence[float]] | None = None,
-    keep_modes: bool = False,
-    seeded: bool = False,
+    settings: ClusterSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every cluster of the successful trajectories at the threshold, and those that become
     modes; arguments as in `discover_modes`.
+
+    Successes are clustered on the part of their paths inside `settings.region`, where the
+    task's routes differ. A cluster becomes a mode only with `settings.min_mode_size`
+    successes (smaller ones stay exploration data until enough alike ones join them); of
+    more than `settings.max_clusters` such clusters the largest become modes, those holding
+    the previous round's modes first under `settings.keep_modes`. Under `settings.seeded`
+    average linkage starts from the previous round's modes (`merge_from_seeds`), so a mode's
+    stored successes stay together.
 
     Returns:
         ``(n_s,)`` cluster labels ``1..K`` (numbered by first appearance) and ``(n_s,)`` mode
@@ -135,15 +117,18 @@ def success_clusters(
     success = (trajectories["success"] > 0).cpu().numpy()
     win = torch.as_tensor(np.flatnonzero(success), device=paths.device)
     lengths = trajectories["lengths"].to(paths.device)[win] + 1
-    win_paths, win_lengths = mode_paths(paths[win], lengths, resample_len, region)
-    key = (resample_len, None if region is None else tuple(map(tuple, region)))
+    region = settings.region
+    win_paths, win_lengths = mode_paths(paths[win], lengths, settings.resample_len, region)
+    key = (settings.resample_len, None if region is None else tuple(map(tuple, region)))
     dist = cache.distances(ids[win.to(ids.device)], win_paths, win_lengths, key=key)
     won_ids = ids.cpu().numpy()[success]
     old = np.array([old_success_labels.get(int(i), 0) for i in won_ids], dtype=np.int64)
-    seeds = old if seeded else None
-    clusters = cluster_successes(dist, threshold, max_clusters=None, seeds=seeds)  # capped below
-    held = old > 0 if keep_modes else None
-    return clusters, large_clusters(clusters, min_mode_size, max_clusters, held)
+    seeds = old if settings.seeded else None
+    # capped below, after the clusters too small to be modes are set aside
+    clusters = cluster_successes(dist, settings.threshold, max_clusters=None, seeds=seeds)
+    held = old > 0 if settings.keep_modes else None
+    modes = large_clusters(clusters, settings.min_mode_size, settings.max_clusters, held)
+    return clusters, modes
 
 
 def large_clusters(

@@ -1,11 +1,13 @@
 """Tests of failure assignment, overlap matching, stable mode ids, embeddings and caps."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from isaacgymenvs_ddiffpg.learning.agents import make_agent
-from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.config import ClusterSettings, DDiffPGConfig
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.discovery import discover_modes, large_clusters
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache, dtw_distance_matrix
@@ -17,6 +19,8 @@ from isaacgymenvs_ddiffpg.learning.modes import (
     match_modes,
     merge_from_seeds,
 )
+
+AT_50 = ClusterSettings(threshold=50.0)  # the maze paths' DTW threshold
 
 
 def maze_path(side: float, num_points: int, rng: np.random.Generator, stop: float = 16.0):
@@ -154,16 +158,15 @@ def test_discover_modes_labels_both_routes_and_keeps_ids_stable() -> None:
     paths += [maze_path(-1.0, 80, rng, stop=9.0), maze_path(1.0, 80, rng, stop=9.0)]
     trajectories = stored(paths, [1] * 12 + [0, 0])
     cache = DTWCache()
-    first = discover_modes(trajectories, cache, {}, None, 50.0, 100, np.random.default_rng(0))
+    first = discover_modes(trajectories, cache, {}, None, AT_50, 100, np.random.default_rng(0))
     assert first.plan.mode_ids == [0, 1, 2] and first.plan.source == [0, 0, 0]
     groups = dict(zip(first.ids.tolist(), first.groups.tolist(), strict=True))
     assert groups[12] == groups[1] != groups[13] == groups[0]
     assert len(first.evict_ids) == 0
     order = torch.tensor([1, 0, *range(2, 14)])
     swapped = {k: v[order] for k, v in trajectories.items()}
-    second = discover_modes(
-        swapped, cache, first.success_labels, first.plan.mode_ids, 50.0, 8, np.random.default_rng(0)
-    )
+    labels, mode_ids = first.success_labels, first.plan.mode_ids
+    second = discover_modes(swapped, cache, labels, mode_ids, AT_50, 8, np.random.default_rng(0))
     assert second.plan.source == [0, 2, 1] and second.plan.mode_ids == [0, 2, 1]
     assert len(second.evict_ids) == 8  # 6 successes per route, cap 8 // 4 = 2
 
@@ -171,7 +174,9 @@ def test_discover_modes_labels_both_routes_and_keeps_ids_stable() -> None:
 def test_discover_modes_without_successes_keeps_only_exploration() -> None:
     rng = np.random.default_rng(5)
     trajectories = stored([maze_path(1.0, 50, rng, stop=6.0) for _ in range(5)], [0] * 5)
-    found = discover_modes(trajectories, DTWCache(), {}, None, None, 3, np.random.default_rng(0))
+    found = discover_modes(
+        trajectories, DTWCache(), {}, None, ClusterSettings(), 3, np.random.default_rng(0)
+    )
     assert found.plan.source == [0] and found.plan.mode_ids == [0]
     assert found.groups.tolist() == [0, 0, 0] and len(found.evict_ids) == 2
 
@@ -182,13 +187,14 @@ def test_a_cluster_becomes_a_mode_only_with_enough_successes() -> None:
     sides = [1.0] * 6 + [-1.0] * 2
     paths = [maze_path(side, int(rng.integers(100, 140)), rng) for side in sides]
     trajectories = stored(paths, [1] * 8)
+    at_least_3 = ClusterSettings(threshold=50.0, min_mode_size=3)
     found = discover_modes(
-        trajectories, DTWCache(), {}, None, 50.0, 100, np.random.default_rng(0), min_mode_size=3
+        trajectories, DTWCache(), {}, None, at_least_3, 100, np.random.default_rng(0)
     )
     assert found.plan.mode_ids == [0, 1]
     assert found.groups.tolist() == [1] * 6 + [0] * 2
     assert set(found.success_labels.values()) == {0, 1}
-    every = discover_modes(trajectories, DTWCache(), {}, None, 50.0, 100, np.random.default_rng(0))
+    every = discover_modes(trajectories, DTWCache(), {}, None, AT_50, 100, np.random.default_rng(0))
     assert every.plan.mode_ids == [0, 1, 2]  # without a minimum both clusters are modes
 
 
@@ -205,7 +211,8 @@ def test_many_small_clusters_leave_the_largest_as_modes_instead_of_one() -> None
     labels = cluster_successes(dtw_distance_matrix(padded, lengths), 50.0, len(paths))
     assert labels.max() == 14
     rng = np.random.default_rng(0)
-    found = discover_modes(trajectories, DTWCache(), {}, None, 50.0, 100, rng, min_mode_size=2)
+    at_least_2 = ClusterSettings(threshold=50.0, min_mode_size=2)
+    found = discover_modes(trajectories, DTWCache(), {}, None, at_least_2, 100, rng)
     groups = found.groups.tolist()
     assert found.plan.mode_ids == [0, 1, 2]  # the released valve made all of them one mode
     assert len(set(groups[:5])) == 1 and len(set(groups[5:9])) == 1 and groups[0] != groups[5]
@@ -229,18 +236,18 @@ def test_keep_modes_keeps_a_learned_route_beside_larger_new_clusters() -> None:
         return line + 0.05 * rng.standard_normal(line.shape)
 
     first = [path(-20.0)] * 6 + [path(20.0)] * 5  # A below (6), B above (5)
+    two_modes = ClusterSettings(threshold=5.0, max_clusters=2, min_mode_size=5)
     round_one = discover_modes(
-        stored(first, [1] * 11), DTWCache(), {}, None, 5.0, 100, np.random.default_rng(0),
-        max_clusters=2, min_mode_size=5,
-    )  # fmt: skip
+        stored(first, [1] * 11), DTWCache(), {}, None, two_modes, 100, np.random.default_rng(0)
+    )
     assert len(round_one.plan.mode_ids) == 3
     more_a = [path(y) for y in (-5.0, -12.0, -40.0) for _ in range(7)]  # three larger clusters
     trajectories = stored(first + more_a, [1] * (11 + 21))
 
     def round_two(keep: bool) -> set[int]:
         found = discover_modes(
-            trajectories, DTWCache(), round_one.success_labels, round_one.plan.mode_ids, 5.0,
-            1000, np.random.default_rng(0), max_clusters=2, min_mode_size=5, keep_modes=keep,
+            trajectories, DTWCache(), round_one.success_labels, round_one.plan.mode_ids,
+            replace(two_modes, keep_modes=keep), 1000, np.random.default_rng(0),
         )  # fmt: skip
         return set(found.groups.numpy()[6:11].tolist())  # B's group
 
@@ -284,17 +291,17 @@ def test_seeded_clustering_keeps_a_mode_whole_when_new_successes_would_split_it(
         return line + 0.05 * rng.standard_normal(line.shape)
 
     first = [path(y) for y in (-20.0, -26.0) for _ in range(5)] + [path(20.0) for _ in range(5)]
+    settings = ClusterSettings(threshold=20.0, min_mode_size=5)
     round_one = discover_modes(
-        stored(first, [1] * 15), DTWCache(), {}, None, 20.0, 1000, np.random.default_rng(0),
-        min_mode_size=5,
-    )  # fmt: skip
+        stored(first, [1] * 15), DTWCache(), {}, None, settings, 1000, np.random.default_rng(0)
+    )
     assert round_one.plan.mode_ids == [0, 1, 2] and len(set(round_one.groups[:10].tolist())) == 1
     trajectories = stored(first + [path(-30.0) for _ in range(15)], [1] * 30)
 
     def round_two(seeded: bool):
         return discover_modes(
-            trajectories, DTWCache(), round_one.success_labels, round_one.plan.mode_ids, 20.0,
-            1000, np.random.default_rng(0), min_mode_size=5, seeded=seeded,
+            trajectories, DTWCache(), round_one.success_labels, round_one.plan.mode_ids,
+            replace(settings, seeded=seeded), 1000, np.random.default_rng(0),
         )  # fmt: skip
 
     anew = round_two(seeded=False)
@@ -325,7 +332,8 @@ def test_a_region_clusters_paths_by_where_they_cross_not_by_how_they_swing() -> 
 
     def found(region):
         rng = np.random.default_rng(0)
-        return discover_modes(trajectories, DTWCache(), {}, None, 0.2, 100, rng, 5, 10, 2, region)
+        settings = ClusterSettings(0.2, resample_len=5, min_mode_size=2, region=region)
+        return discover_modes(trajectories, DTWCache(), {}, None, settings, 100, rng)
 
     clipped = found(([-0.1, -np.inf], [0.1, np.inf]))
     groups = clipped.groups.numpy()
