@@ -160,18 +160,20 @@ class DiffusionActorConfig(TargetSmoothingConfig):
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """How one mode-discovery round clusters the successful trajectories; built from
-    `DDiffPGConfig.cluster_settings`, whose attributes of the same names say what each does.
+    """How one mode-discovery round clusters the successful trajectories, as
+    `DDiffPGConfig.cluster_settings` builds it; the `DDiffPGConfig` attribute each comes from
+    says more.
 
     Attributes:
-        threshold: DTW threshold of average linkage (None: 0.7 x the largest merge height).
+        threshold: DTW threshold of average linkage (None: 0.7 x the largest merge height);
+            from `cluster_threshold`.
         resample_len: resample every path to this many points first (None: full length).
-        max_clusters: at most this many clusters become modes (the largest).
+        max_clusters: at most this many clusters become modes (the largest); `max_modes`.
         min_mode_size: a cluster becomes a mode only with at least this many successes.
         region: (low, high) box of mode-feature space the successes are clustered in (None:
-            whole paths).
+            whole paths); `mode_region_low`, `mode_region_high`.
         keep_modes: clusters holding the previous round's modes are kept first.
-        seeded: clustering starts from the previous round's modes.
+        seeded: clustering starts from the previous round's modes; `clustering: seeded`.
     """
 
     threshold: float | None = None
