@@ -36,7 +36,7 @@ import torch
 from isaacgymenvs_ddiffpg.learning.agents import config_from_dict, make_agent
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
-from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes
+from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes, share
 from isaacgymenvs_ddiffpg.learning.mode_count import count_modes
 from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import load_task_config, make_task, mode_region
@@ -136,7 +136,7 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
     for mode_id in agent.mode_ids:
         z_k = agent.mode_embedding(mode_id).expand(args.eval_envs, -1)
         episodes.append(run_episodes(agent, env, z_k, int(info["max_episode_length"]), feature_dim))
-        under_z[str(mode_id)] = float((episodes[-1]["success"] > 0).float().mean())
+        under_z[str(mode_id)] = share(episodes[-1]["success"] > 0)
     horizon = max(part["paths"].shape[1] for part in episodes)
     paths = torch.cat(
         [  # episodes that all ended early are shorter: repeat their last row
@@ -155,9 +155,9 @@ def evaluate(task: str, checkpoint: Path, args: argparse.Namespace, seed: int) -
         region=mode_region(task_cfg),
     )
     return {
-        "success_rate": float((success > 0).float().mean()),
+        "success_rate": share(success > 0),
         "success_per_goal": [
-            float((success == goal).float().mean()) for goal in range(1, int(info["num_goals"]) + 1)
+            share(success == goal) for goal in range(1, int(info["num_goals"]) + 1)
         ],
         "num_modes": modes["num_modes"],
         "success_per_mode": modes["mode_shares"],

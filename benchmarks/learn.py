@@ -41,7 +41,7 @@ from omegaconf import OmegaConf
 from isaacgymenvs_ddiffpg.learning.agents import config_from_dict, make_agent
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
-from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes
+from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes, share
 from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import make_task
 
@@ -150,13 +150,11 @@ def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, A
             )
             top = routes.most_common(1)[0] if routes else ("-", 0)
             per_mode[str(mode)] = {
-                "success": float((success > 0).float().mean()),
+                "success": share(success > 0),
                 "routes": dict(routes),
                 "main_route": top[0],
                 "main_route_share": top[1] / max(sum(routes.values()), 1),
-                "success_per_goal": [
-                    float((success == g).float().mean()) for g in range(1, task.num_goals + 1)
-                ],
+                "success_per_goal": [share(success == g) for g in range(1, task.num_goals + 1)],
                 "episode_length": float(lengths.float().mean()),
             }
     return {
