@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from isaacgymenvs_ddiffpg.learning.evaluation import share
 from isaacgymenvs_ddiffpg.tasks import make_task, task_names
 from isaacgymenvs_ddiffpg.tasks.ant_gait import RouteFollower, maze_route
 from isaacgymenvs_ddiffpg.tasks.base.vec_task import VecTask
@@ -59,10 +60,8 @@ def random_reach(task: VecTask, name: str, seed: int, episodes: int = 1) -> dict
     )
     out: dict[str, object] = {
         "episodes": len(goal),
-        "success": float((goal > 0).float().mean()),
-        "success_per_goal": [
-            float((goal == k).float().mean()) for k in range(1, task.num_goals + 1)
-        ],
+        "success": share(goal > 0),
+        "success_per_goal": [share(goal == k) for k in range(1, task.num_goals + 1)],
         "success_routes": dict(won.most_common()),
         "reach_median_m": float(reach.median()),
         "reach_p90_m": float(reach.quantile(0.9)),

@@ -15,7 +15,7 @@ from isaacgymenvs_ddiffpg.learning.agents import Agent, config_from_dict, make_a
 from isaacgymenvs_ddiffpg.learning.checkpoint import check_compatible, load_checkpoint
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.episodes import EpisodeLog
-from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, success_table
+from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, share, success_table
 from isaacgymenvs_ddiffpg.learning.replan import ReplanConfig, Replanner
 from isaacgymenvs_ddiffpg.utils.errors import ConfigError
 from isaacgymenvs_ddiffpg.viz.config import VizConfig
@@ -264,8 +264,8 @@ class Player:
                 log.add(fixed[mode], mode)
             replanned = self.play(mode, replan=True, film=self.options.video.capture)
             log.add(replanned, mode, replanned=True)
-            without = float((fixed[mode]["success"] > 0).float().mean())
-            with_replan = float((replanned["success"] > 0).float().mean())
+            without = share(fixed[mode]["success"] > 0)
+            with_replan = share(replanned["success"] > 0)
             totals["fixed"].append(without)
             totals["replan"].append(with_replan)
             entry = {
@@ -275,7 +275,7 @@ class Player:
                 "episodes": int(replanned["success"].shape[0]),
             }
             for goal in range(1, num_goals + 1):
-                entry[f"replan_goal_{goal}"] = float((replanned["success"] == goal).float().mean())
+                entry[f"replan_goal_{goal}"] = share(replanned["success"] == goal)
             report["start_modes"][str(mode)] = entry
             print(
                 f"replan from mode {mode}: success {with_replan:.2f} with replanning, "

@@ -14,7 +14,7 @@ from isaacgymenvs_ddiffpg.learning.config import AgentConfig
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.coverage import Coverage
 from isaacgymenvs_ddiffpg.learning.distributed import Distributed
-from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes
+from isaacgymenvs_ddiffpg.learning.evaluation import VecEnv, run_episodes, share
 from isaacgymenvs_ddiffpg.learning.run_log import RunLog
 from isaacgymenvs_ddiffpg.learning.run_report import RunReport
 from isaacgymenvs_ddiffpg.utils.errors import TrainingInterrupted
@@ -291,12 +291,12 @@ class Trainer(RunReport):
             )
             success = result["success"].cpu()
             if mode == 0:
-                table["success_z0"] = float((success > 0).float().mean())
+                table["success_z0"] = share(success > 0)
                 for goal in range(1, self.num_goals + 1):
-                    table[f"success_goal_{goal}"] = float((success == goal).float().mean())
+                    table[f"success_goal_{goal}"] = share(success == goal)
                 table["episode_length"] = float(result["length"].float().mean())
             else:
-                table[f"success_mode_{mode}"] = float((success > 0).float().mean())
+                table[f"success_mode_{mode}"] = share(success > 0)
         return table
 
     def distinct_cells(self) -> int:
