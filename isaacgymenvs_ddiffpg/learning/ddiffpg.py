@@ -222,13 +222,10 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
                 relative_flat=relative,
             )
             if cfg.target_radius is not None:  # the modes' targets near their stored actions
-                near = action + (target_action - action).clamp(
-                    -cfg.target_radius, cfg.target_radius
-                )
-                mode_group = ((torch.arange(num_groups, device=device) > 0) & has_data)[
-                    :, None, None
-                ]
-                target_action = torch.where(mode_group, near, target_action)
+                radius = cfg.target_radius
+                near = action + (target_action - action).clamp(-radius, radius)
+                bounded = (torch.arange(num_groups, device=device) > 0) & has_data
+                target_action = torch.where(bounded[:, None, None], near, target_action)
             self.replay.write_target_actions(batch["indices"], target_action)
 
         with record_function("update/actor"):
