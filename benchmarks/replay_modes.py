@@ -51,8 +51,8 @@ def replay_modes(agent: Any, task: Any, name: str, feature_dim: int) -> dict[str
         ``successes``, ``routes`` and ``routes_outside_modes`` (stored successes in no mode),
         ``modes`` (the agent's), and ``clusters``: for each cluster of >= `min_mode_size`
         successes, largest first, its ``size``, ``routes``, ``in_modes`` (members in a mode
-        now) and ``mode`` (whether the cap on modes keeps it, with the run's `keep_modes`:
-        a mode if discovery ran now).
+        now) and ``mode`` (whether the cap on modes keeps it, with the run's `keep_modes`
+        and `mode_choice`: a mode if discovery ran now).
     """
     cfg = agent.cfg
     stored = agent.replay.completed(feature_dim, device="cpu")

@@ -173,6 +173,9 @@ class ClusterSettings:
         region: (low, high) box of mode-feature space the successes are clustered in (None:
             whole paths); `mode_region_low`, `mode_region_high`.
         keep_modes: clusters holding the previous round's modes are kept first.
+        spread: of more clusters than `max_clusters`, keep the largest and then, one at a
+            time, the one farthest from those kept (`mode_choice: spread`), instead of the
+            largest.
         seeded: clustering starts from the previous round's modes; `clustering: seeded`.
     """
 
@@ -182,6 +185,7 @@ class ClusterSettings:
     min_mode_size: int = 1
     region: tuple[Sequence[float], Sequence[float]] | None = None
     keep_modes: bool = False
+    spread: bool = False
     seeded: bool = False
 
 
@@ -209,6 +213,12 @@ class DDiffPGConfig(DiffusionActorConfig):
         keep_modes: when more clusters qualify than `max_modes`, those that hold successes of
             the current modes keep their place before larger new ones, so a learned route is
             not dropped for several clusters of another (off as released: the largest).
+        mode_choice: which clusters become modes when more than `max_modes` qualify:
+            "largest" (as released) or "spread": the largest, then one at a time the cluster
+            whose mean DTW distance to the nearest one already chosen is largest. The
+            threshold can split one well-learned route into several clusters, each larger
+            than the first cluster of another route; by size those take every mode slot and
+            the other route stays exploration data, however long it is found.
         clustering: "fresh" (as released: every discovery round clusters all stored
             successes anew, so a mode's successes can be split between two clusters or joined
             to another's, and the mode's embedding moves to another route) or "seeded" (each
@@ -245,6 +255,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     max_modes: int = 10
     min_mode_size: int = 5
     keep_modes: bool = False
+    mode_choice: str = "largest"
     clustering: str = "fresh"
     resample_len: int | None = None
     mode_region_low: list[float] | None = None
@@ -257,6 +268,8 @@ class DDiffPGConfig(DiffusionActorConfig):
         super().__post_init__()
         if self.exploration not in ("prop", "fixed", "linear"):
             raise ValueError(f"exploration must be prop, fixed or linear, got {self.exploration!r}")
+        if self.mode_choice not in ("largest", "spread"):
+            raise ValueError(f"mode_choice must be largest or spread, got {self.mode_choice!r}")
         if self.clustering not in ("fresh", "seeded"):
             raise ValueError(f"clustering must be fresh or seeded, got {self.clustering!r}")
         if not 0.0 <= self.mode_success_share <= 1.0:
@@ -295,5 +308,6 @@ class DDiffPGConfig(DiffusionActorConfig):
             min_mode_size=self.min_mode_size,
             region=self.mode_region,
             keep_modes=self.keep_modes,
+            spread=self.mode_choice == "spread",
             seeded=self.clustering == "seeded",
         )

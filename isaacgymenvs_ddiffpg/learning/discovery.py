@@ -104,9 +104,10 @@ def success_clusters(
     task's routes differ. A cluster becomes a mode only with `settings.min_mode_size`
     successes (smaller ones stay exploration data until enough alike ones join them); of
     more than `settings.max_clusters` such clusters the largest become modes, those holding
-    the previous round's modes first under `settings.keep_modes`. Under `settings.seeded`
-    average linkage starts from the previous round's modes (`merge_from_seeds`), so a mode's
-    stored successes stay together.
+    the previous round's modes first under `settings.keep_modes`, or under `settings.spread`
+    the largest and then those farthest from the ones chosen (`spread_clusters`). Under
+    `settings.seeded` average linkage starts from the previous round's modes
+    (`merge_from_seeds`), so a mode's stored successes stay together.
 
     Returns:
         ``(n_s,)`` cluster labels ``1..K`` (numbered by first appearance) and ``(n_s,)`` mode
@@ -127,7 +128,8 @@ def success_clusters(
     # capped below, after the clusters too small to be modes are set aside
     clusters = cluster_successes(dist, settings.threshold, max_clusters=None, seeds=seeds)
     held = old > 0 if settings.keep_modes else None
-    modes = large_clusters(clusters, settings.min_mode_size, settings.max_clusters, held)
+    spread = dist if settings.spread else None
+    modes = large_clusters(clusters, settings.min_mode_size, settings.max_clusters, held, spread)
     return clusters, modes
 
 
@@ -136,11 +138,13 @@ def large_clusters(
     min_size: int,
     max_clusters: int | None = None,
     first: np.ndarray | None = None,
+    dist: np.ndarray | Tensor | None = None,
 ) -> np.ndarray:
     """Cluster labels (1..K, numbered by first appearance) with every cluster of fewer than
     `min_size` members set to 0 and the others renumbered 1..K' in the same order; of more than
     `max_clusters` such clusters only the largest are kept (the earlier one on a tie), those
-    with a member marked in `first` (bool, one per label) before all others.
+    with a member marked in `first` (bool, one per label) before all others. Given `dist`, the
+    members' ``(n, n)`` distance matrix, the clusters are chosen by `spread_clusters` instead.
 
     Many small clusters are what a wide spread of paths gives, and the modes among them are the
     large ones: collapsing them all into one cluster (the released safety valve) lost the modes.
@@ -152,8 +156,50 @@ def large_clusters(
         marked = np.zeros(len(sizes), dtype=bool)
         if first is not None:
             marked[labels[np.asarray(first, dtype=bool)]] = True
-        largest = np.lexsort((-sizes[kept], ~marked[kept]))[:max_clusters]
-        kept = np.sort(kept[largest])
+        if dist is None:
+            largest = np.lexsort((-sizes[kept], ~marked[kept]))[:max_clusters]
+            kept = np.sort(kept[largest])
+        else:
+            kept = spread_clusters(labels, kept, marked, dist, max_clusters)
     renumber = np.zeros(len(sizes), dtype=np.int64)
     renumber[kept] = np.arange(1, len(kept) + 1)
     return renumber[labels]
+
+
+def spread_clusters(
+    labels: np.ndarray,
+    candidates: np.ndarray,
+    marked: np.ndarray,
+    dist: np.ndarray | Tensor,
+    count: int,
+) -> np.ndarray:
+    """Chooses `count` of the `candidates` clusters far apart from each other.
+
+    The marked clusters come first (the largest of them, if more than `count`), or else the
+    largest cluster; then, one at a time, the candidate whose average-linkage distance (mean
+    over all member pairs) to the nearest chosen cluster is largest (the larger on a tie).
+    Clusters of one route, split by the threshold, lie close to each other; the first cluster
+    of another route lies far from all of them, however small.
+
+    Args:
+        labels: ``(n,)`` cluster label of each member.
+        candidates: cluster labels to choose from, ascending.
+        marked: ``(max label + 1,)`` bool, clusters to keep first.
+        dist: ``(n, n)`` distances between the members.
+        count: how many to choose, fewer than ``len(candidates)``.
+
+    Returns:
+        The chosen labels, ascending.
+    """
+    dist = np.asarray(dist.detach().cpu() if isinstance(dist, Tensor) else dist, dtype=np.float64)
+    member = (labels[:, None] == candidates[None, :]).astype(np.float64)
+    size = member.sum(axis=0)
+    between = (member.T @ dist @ member) / np.outer(size, size)
+    by_size = np.lexsort((-size, ~marked[candidates]))
+    held = int(marked[candidates].sum())
+    chosen = list(by_size[: min(max(held, 1), count)])
+    while len(chosen) < count:
+        rest = np.setdiff1d(np.arange(len(candidates)), chosen)
+        gap = between[np.ix_(rest, chosen)].min(axis=1)
+        chosen.append(int(rest[np.lexsort((-size[rest], -gap))[0]]))
+    return np.sort(candidates[chosen])

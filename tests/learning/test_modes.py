@@ -255,6 +255,45 @@ def test_keep_modes_keeps_a_learned_route_beside_larger_new_clusters() -> None:
     assert round_two(keep=True) != {0} and len(round_two(keep=True)) == 1
 
 
+def test_spread_choice_makes_a_small_far_cluster_a_mode_beside_a_split_route() -> None:
+    """Route A's successes end at three heights below the start (clusters of 8, 7 and 6),
+    route B's five above it. By size A's clusters take both mode slots and B stays
+    exploration data; with mode_choice spread the largest of A and B are the modes."""
+    rng = np.random.default_rng(4)
+
+    def path(end_y: float) -> np.ndarray:
+        line = np.linspace(0.0, 1.0, 30)[:, None] * [20.0, end_y]
+        return line + 0.05 * rng.standard_normal(line.shape)
+
+    ends = [-20.0] * 8 + [-12.0] * 7 + [-28.0] * 6 + [20.0] * 5
+    trajectories = stored([path(y) for y in ends], [1] * len(ends))
+    two_modes = ClusterSettings(threshold=5.0, max_clusters=2, min_mode_size=5)
+
+    def modes(spread: bool) -> list[set[int]]:
+        found = discover_modes(
+            trajectories, DTWCache(), {}, None, replace(two_modes, spread=spread), 1000,
+            np.random.default_rng(0),
+        )  # fmt: skip
+        groups = found.groups.numpy()
+        return [set(groups[a:b].tolist()) for a, b in ((0, 8), (8, 15), (15, 21), (21, 26))]
+
+    assert modes(spread=False) == [{1}, {2}, {0}, {0}]  # both slots go to route A
+    spread = modes(spread=True)
+    assert spread[0] != {0} and spread[3] != {0} and spread[0] != spread[3]
+    assert spread[1] == spread[2] == {0}
+    # the marked clusters come first, then the farthest from them
+    labels = np.array([1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4])
+    points = np.array([0, 0, 0, 2, 2, 2, 2, 4, 4, 9, 9], dtype=np.float64)
+    dist = np.abs(points[:, None] - points[None])
+    kept = large_clusters(labels, 2, 2, None, dist)
+    assert kept.tolist() == [0] * 3 + [1] * 4 + [0] * 2 + [2] * 2
+    kept = large_clusters(labels, 2, 2, labels == 4, dist)
+    assert kept.tolist() == [1] * 3 + [0] * 4 + [0] * 2 + [2] * 2
+    assert DDiffPGConfig(mode_choice="spread").cluster_settings.spread
+    with pytest.raises(ValueError, match="mode_choice"):
+        DDiffPGConfig(mode_choice="farthest")
+
+
 def test_seeded_linkage_is_plain_linkage_from_the_seeds_and_never_splits_one() -> None:
     rng = np.random.default_rng(8)
     for _ in range(10):
