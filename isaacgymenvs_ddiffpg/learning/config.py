@@ -219,6 +219,12 @@ class DDiffPGConfig(DiffusionActorConfig):
             threshold can split one well-learned route into several clusters, each larger
             than the first cluster of another route; by size those take every mode slot and
             the other route stays exploration data, however long it is found.
+        explore_data: what the exploration group's batch draws from: "all" (as released:
+            every stored transition) or "own": the trajectories of the exploring envs only.
+            Under "all" the explorer clones Q_explore's targets at the modes' states,
+            starting from the modes' own actions, so once half the envs exploit a mode the
+            explorer follows the modes' routes, and the side of the task its first
+            successes took is the only one it keeps finding.
         clustering: "fresh" (as released: every discovery round clusters all stored
             successes anew, so a mode's successes can be split between two clusters or joined
             to another's, and the mode's embedding moves to another route) or "seeded" (each
@@ -256,6 +262,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     min_mode_size: int = 5
     keep_modes: bool = False
     mode_choice: str = "largest"
+    explore_data: str = "all"
     clustering: str = "fresh"
     resample_len: int | None = None
     mode_region_low: list[float] | None = None
@@ -270,6 +277,8 @@ class DDiffPGConfig(DiffusionActorConfig):
             raise ValueError(f"exploration must be prop, fixed or linear, got {self.exploration!r}")
         if self.mode_choice not in ("largest", "spread"):
             raise ValueError(f"mode_choice must be largest or spread, got {self.mode_choice!r}")
+        if self.explore_data not in ("all", "own"):
+            raise ValueError(f"explore_data must be all or own, got {self.explore_data!r}")
         if self.clustering not in ("fresh", "seeded"):
             raise ValueError(f"clustering must be fresh or seeded, got {self.clustering!r}")
         if not 0.0 <= self.mode_success_share <= 1.0:

@@ -151,8 +151,10 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
 
         with record_function("update/batch"):
             # 1. Multimodal batch: an equal share per group; group 0 (exploration) draws from
-            #    all stored data including running episodes, group k from mode k's trajectories.
-            batch = self.replay.sample(per_group, num_groups, gen, cfg.mode_success_share)
+            #    all stored data including running episodes (`explore_data: own`: the exploring
+            #    envs' data only), group k from mode k's trajectories.
+            own = cfg.explore_data == "own"
+            batch = self.replay.sample(per_group, num_groups, gen, cfg.mode_success_share, own)
             obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]
             has_data = batch["has_data"]
 

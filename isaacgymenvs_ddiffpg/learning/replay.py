@@ -30,6 +30,9 @@ class TrajectoryReplay:
         group_of: ``(num_envs, slots_per_env)`` long, the multimodal-batch group of each stored
             trajectory: 0 = exploration only / unassigned, ``k`` = mode group ``k``. Set by mode
             discovery through `set_groups`; reset to 0 when a slot is reused.
+        explored: ``(num_envs, slots_per_env)`` bool, the trajectory was collected by an
+            exploring env (its episode acted under the exploration embedding; true for
+            every trajectory when `add` is not told).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class TrajectoryReplay:
         self.closed = torch.zeros(n, s, dtype=torch.bool, device=dev)
         self.valid = torch.ones(n, s, dtype=torch.bool, device=dev)
         self.group_of = torch.zeros(n, s, dtype=torch.long, device=dev)
+        self.explored = torch.ones(n, s, dtype=torch.bool, device=dev)
         self.traj_id = torch.full((n, s), -1, dtype=torch.long, device=dev)
         self.episode_count = torch.zeros(n, dtype=torch.long, device=dev)
         self.current_slot = torch.zeros(n, dtype=torch.long, device=dev)
@@ -86,6 +90,7 @@ class TrajectoryReplay:
     def _tensors(self) -> dict[str, Tensor]:
         names = ("obs", "action", "reward", "terminated", "target_action", "length", "success")
         names += ("closed", "valid", "group_of", "traj_id", "episode_count", "current_slot")
+        names += ("explored",)
         return {name: getattr(self, name) for name in names}
 
     @torch.no_grad()
@@ -99,6 +104,7 @@ class TrajectoryReplay:
         done: Tensor,
         success: Tensor,
         broken: Tensor | None = None,
+        explored: Tensor | None = None,
     ) -> Tensor:
         """Appends one vector step to every env's running trajectory (tensor ops only).
 
@@ -116,6 +122,7 @@ class TrajectoryReplay:
             done: ``(N,)`` bool, the episode ended (terminated or timed out).
             success: ``(N,)`` long goal id reached (0 = failure); read where ``done``.
             broken: ``(N,)`` bool, transitions to leave out (None: none).
+            explored: ``(N,)`` bool, the env's episode explores (None: every one does).
 
         Returns:
             dropped: ``(N,)`` bool, the transitions left out.
@@ -138,6 +145,8 @@ class TrajectoryReplay:
         write(self.reward, (env, slot, step), reward, keep)
         write(self.terminated, (env, slot, step), terminated.bool(), keep)
         self.length[env, slot] = step + keep.long()
+        if explored is not None:
+            self.explored[env, slot] = explored.bool()
         done = done.bool() & keep
         # A slot that is full closes too, and the episode continues as a new trajectory; so does
         # a stored trajectory whose next transition was left out.
@@ -161,6 +170,7 @@ class TrajectoryReplay:
         reopen(self.valid, True)
         reopen(self.success, 0)
         reopen(self.group_of, 0)
+        reopen(self.explored, True)
         reopen(self.traj_id, new_id)
         return ~keep
 
@@ -171,15 +181,18 @@ class TrajectoryReplay:
         num_groups: int,
         generator: torch.Generator | None = None,
         success_share: float = 0.0,
+        explore_own: bool = False,
     ) -> dict[str, Tensor]:
         """Samples a multimodal batch, ``B = batch_per_group`` transitions for each group.
 
         Group 0 draws uniformly over all stored transitions, including those of the running
-        (unfinished) episodes. Group ``k >= 1`` draws uniformly over the transitions of the
-        trajectories labelled ``k`` (a trajectory with probability proportional to its length,
-        then a step); with `success_share` > 0 the first ``round(success_share * B)`` of them
-        come from its successful trajectories only. A group without data uses group 0's
-        distribution. Needs at least one `add` before the first call.
+        (unfinished) episodes; with `explore_own`, over those of the trajectories collected by
+        exploring envs (`explored`), or over all while there are none. Group ``k >= 1`` draws
+        uniformly over the transitions of the trajectories labelled ``k`` (a trajectory with
+        probability proportional to its length, then a step); with `success_share` > 0 the
+        first ``round(success_share * B)`` of them come from its successful trajectories only.
+        A group without data uses group 0's distribution. Needs at least one `add` before the
+        first call.
 
         Args:
             batch_per_group: ``B``.
@@ -187,6 +200,7 @@ class TrajectoryReplay:
             generator: random generator on the buffer's device.
             success_share: share of each mode's samples drawn from its successful
                 trajectories (0: none; the draws are then those of a plain uniform batch).
+            explore_own: group 0 draws from the exploring envs' trajectories only.
 
         Returns:
             ``obs`` (G, B, obs_dim), ``action`` (G, B, act_dim), ``reward`` (G, B),
@@ -201,6 +215,9 @@ class TrajectoryReplay:
         weight = (self.length * self.valid).flatten()
         member = self.group_of.flatten()[None, :] == groups[:, None]
         member[0] = True
+        if explore_own:
+            own = self.explored.flatten() & (weight > 0)
+            member[0] = own | ~own.any()
         per_group = weight[None, :] * member
         has_data = per_group.sum(1) > 0
         per_group = torch.where(has_data[:, None], per_group, weight[None, :])
@@ -328,8 +345,10 @@ class TrajectoryReplay:
         """Restores a checkpoint made by `state_dict` with the same sizes.
 
         Args:
-            state: tensors by name, shaped as this buffer's.
+            state: tensors by name, shaped as this buffer's; without ``explored`` (a
+                checkpoint from before it was kept) every trajectory counts as explored.
         """
+        state = {"explored": torch.ones_like(self.explored), **state}
         for name, tensor in self._tensors().items():
             if state[name].shape != tensor.shape:
                 raise ValueError(

@@ -136,6 +136,7 @@ class Trainer(RunReport):
             dones,
             infos["success"],
             broken,
+            self.rollout_group == 0,
         )
         self.assign_groups(dones)
         goals = torch.nn.functional.one_hot(infos["success"], self.num_goals + 1)

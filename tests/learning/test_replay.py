@@ -31,7 +31,7 @@ class MarkerEnv:
         rows = [[n, self.episode[n], self.t[n]] for n in range(len(self.lengths))]
         return torch.tensor(rows, dtype=torch.float32)
 
-    def step(self, buffer: TrajectoryReplay) -> None:
+    def step(self, buffer: TrajectoryReplay, explored: torch.Tensor | None = None) -> None:
         obs = self.obs()
         done, success, final = [], [], []
         for n in range(len(self.lengths)):
@@ -48,7 +48,8 @@ class MarkerEnv:
             done_t[:, None], torch.tensor(final, dtype=torch.float32), self.obs()
         )
         action = obs[:, 1:] * 0.01
-        buffer.add(obs, action, obs[:, 2], next_obs, done_t, done_t, torch.tensor(success))
+        success_t = torch.tensor(success)
+        buffer.add(obs, action, obs[:, 2], next_obs, done_t, done_t, success_t, None, explored)
 
 
 def fill(buffer: TrajectoryReplay, env: MarkerEnv, steps: int) -> None:
@@ -196,6 +197,32 @@ def test_evicted_trajectories_are_never_sampled_or_listed() -> None:
     assert not set(gone.tolist()) & set(buffer.completed(feature_dim=1)["ids"].tolist())
     batch = buffer.sample(512, 1, torch.Generator().manual_seed(4))
     assert not set(gone.tolist()) & set(traj_ids(batch)[0].tolist())
+
+
+def test_explore_own_draws_group_zero_from_the_exploring_envs_only() -> None:
+    buffer, env = make_buffer(memory_size=30), MarkerEnv([[2], [3], [4]])
+    for _ in range(12):  # env 1 explores, envs 0 and 2 exploit
+        env.step(buffer, explored=torch.tensor([False, True, False]))
+    done = buffer.completed(feature_dim=1)
+    buffer.set_groups(done["ids"], (done["ids"] % NUM_ENVS == 0).long())  # env 0: mode 1
+    gen = torch.Generator().manual_seed(4)
+    own = buffer.sample(300, 2, gen, explore_own=True)
+    assert set((traj_ids(own)[0] % NUM_ENVS).tolist()) == {1}
+    assert set((traj_ids(own)[1] % NUM_ENVS).tolist()) == {0}  # the modes draw as before
+    every = buffer.sample(300, 2, gen)
+    assert set((traj_ids(every)[0] % NUM_ENVS).tolist()) == {0, 1, 2}
+    # without any exploring env's data group 0 draws from all, and still counts as having data
+    none, env = make_buffer(memory_size=30), MarkerEnv([[2], [3], [4]])
+    for _ in range(12):
+        env.step(none, explored=torch.zeros(NUM_ENVS, dtype=torch.bool))
+    batch = none.sample(300, 1, gen, explore_own=True)
+    assert set((traj_ids(batch)[0] % NUM_ENVS).tolist()) == {0, 1, 2}
+    assert batch["has_data"].tolist() == [True]
+    # a checkpoint from before the flag was kept loads with every trajectory explored
+    state = {k: v for k, v in buffer.state_dict().items() if k != "explored"}
+    restored = make_buffer(memory_size=30)
+    restored.load_state_dict(state)
+    assert restored.explored.all()
 
 
 def test_state_dict_round_trip() -> None:
