@@ -16,6 +16,7 @@ from isaacgymenvs_ddiffpg.learning.modes import (
     assign_failures,
     cap_clusters,
     cluster_successes,
+    linkage_means,
     match_modes,
 )
 
@@ -194,7 +195,7 @@ def spread_clusters(
     dist = np.asarray(dist.detach().cpu() if isinstance(dist, Tensor) else dist, dtype=np.float64)
     member = (labels[:, None] == candidates[None, :]).astype(np.float64)
     size = member.sum(axis=0)
-    between = (member.T @ dist @ member) / np.outer(size, size)
+    between = linkage_means(dist, member)
     by_size = np.lexsort((-size, ~marked[candidates]))
     held = int(marked[candidates].sum())
     chosen = list(by_size[: min(max(held, 1), count)])

@@ -86,7 +86,7 @@ def merge_from_seeds(dist: np.ndarray, seeds: np.ndarray, threshold: float) -> n
     for k, rows in enumerate(groups):
         member[rows, k] = 1.0
     size = member.sum(axis=0)
-    mean = (member.T @ dist @ member) / np.outer(size, size)
+    mean = linkage_means(dist, member)
     np.fill_diagonal(mean, np.inf)
     owner = np.arange(len(groups))  # the cluster each starting group now belongs to
     for _ in range(len(groups) - 1):  # each merge retires one cluster
@@ -103,6 +103,13 @@ def merge_from_seeds(dist: np.ndarray, seeds: np.ndarray, threshold: float) -> n
     for k, rows in enumerate(groups):
         labels[rows] = owner[k]
     return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+
+def linkage_means(dist: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """Average-linkage distances: the mean of `dist` over all member pairs of every two
+    clusters, from the ``(n, K)`` 0/1 membership matrix; ``(K, K)``."""
+    size = member.sum(axis=0)
+    return (member.T @ dist @ member) / np.outer(size, size)
 
 
 def assign_failures(
