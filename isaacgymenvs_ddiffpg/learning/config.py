@@ -218,13 +218,15 @@ class DDiffPGConfig(DiffusionActorConfig):
             whose mean DTW distance to the nearest one already chosen is largest. The
             threshold can split one well-learned route into several clusters, each larger
             than the first cluster of another route; by size those take every mode slot and
-            the other route stays exploration data, however long it is found.
+            the other route stays exploration data, however long it is found. On
+            FrankaReach small clusters of odd paths lie farther still, and "spread" chose
+            those (docs/results.md).
         explore_data: what the exploration group's batch draws from: "all" (as released:
             every stored transition) or "own": the trajectories of the exploring envs only.
             Under "all" the explorer clones Q_explore's targets at the modes' states,
-            starting from the modes' own actions, so once half the envs exploit a mode the
-            explorer follows the modes' routes, and the side of the task its first
-            successes took is the only one it keeps finding.
+            starting from the modes' own actions; under "own" it clones only what exploring
+            envs did. On FrankaReach "own" tried the other side of the cross more often but
+            did not learn it (docs/results.md).
         clustering: "fresh" (as released: every discovery round clusters all stored
             successes anew, so a mode's successes can be split between two clusters or joined
             to another's, and the mode's embedding moves to another route) or "seeded" (each

@@ -179,8 +179,9 @@ def spread_clusters(
     The marked clusters come first (the largest of them, if more than `count`), or else the
     largest cluster; then, one at a time, the candidate whose average-linkage distance (mean
     over all member pairs) to the nearest chosen cluster is largest (the larger on a tie).
-    Clusters of one route, split by the threshold, lie close to each other; the first cluster
-    of another route lies far from all of them, however small.
+    Meant for tasks where clusters of one route, split by the threshold, lie closer to each
+    other than to the first cluster of another route, however small; small clusters of odd
+    paths may lie farther still.
 
     Args:
         labels: ``(n,)`` cluster label of each member.
