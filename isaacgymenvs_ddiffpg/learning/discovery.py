@@ -123,6 +123,7 @@ def success_clusters(
     win_paths, win_lengths = mode_paths(paths[win], lengths, settings.resample_len, region)
     key = (settings.resample_len, None if region is None else tuple(map(tuple, region)))
     dist = cache.distances(ids[win.to(ids.device)], win_paths, win_lengths, key=key)
+    dist = np.asarray(dist.detach().cpu(), dtype=np.float64)  # one host copy for both uses
     won_ids = ids.cpu().numpy()[success]
     old = np.array([old_success_labels.get(int(i), 0) for i in won_ids], dtype=np.int64)
     seeds = old if settings.seeded else None
@@ -139,7 +140,7 @@ def large_clusters(
     min_size: int,
     max_clusters: int | None = None,
     first: np.ndarray | None = None,
-    dist: np.ndarray | Tensor | None = None,
+    dist: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cluster labels (1..K, numbered by first appearance) with every cluster of fewer than
     `min_size` members set to 0 and the others renumbered 1..K' in the same order; of more than
@@ -171,7 +172,7 @@ def spread_clusters(
     labels: np.ndarray,
     candidates: np.ndarray,
     marked: np.ndarray,
-    dist: np.ndarray | Tensor,
+    dist: np.ndarray,
     count: int,
 ) -> np.ndarray:
     """Chooses `count` of the `candidates` clusters far apart from each other.
@@ -193,7 +194,6 @@ def spread_clusters(
     Returns:
         The chosen labels, ascending.
     """
-    dist = np.asarray(dist.detach().cpu() if isinstance(dist, Tensor) else dist, dtype=np.float64)
     member = (labels[:, None] == candidates[None, :]).astype(np.float64)
     size = member.sum(axis=0)
     between = linkage_means(dist, member)
