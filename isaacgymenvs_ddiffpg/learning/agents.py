@@ -65,7 +65,8 @@ class Agent(Protocol):
 
     @property
     def num_groups(self) -> int:
-        """Rollout and critic groups: exploration plus the modes, K + 1."""
+        """Rollout and critic groups: exploration, the K modes, then any further exploration
+        groups."""
         ...
 
     @property

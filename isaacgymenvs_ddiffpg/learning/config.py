@@ -248,10 +248,15 @@ class DDiffPGConfig(DiffusionActorConfig):
             each time a transition is sampled, and a young mode's critic, fitted on few paths,
             can carry its targets, and with them the actor, off the route its successes took.
             Q_explore's targets are not bounded.
+        explorers: exploration groups, each with its own critic on the intrinsic reward and
+            its own z; an exploring env plays one of them, drawn per episode (1 as released).
+            The first one is Q_explore and z_explore; the others follow the modes in the
+            group order. They share the batch, the data and the actor, so they differ only
+            by their critics' initial weights and their embeddings.
     """
 
     algorithm: ClassVar[str] = "ddiffpg"
-    SHAPE_FIELDS: ClassVar[tuple[str, ...]] = ("max_modes", "embedding_dim")
+    SHAPE_FIELDS: ClassVar[tuple[str, ...]] = ("max_modes", "embedding_dim", "explorers")
 
     embedding_dim: int = 5
     use_embedding: bool = True
@@ -272,6 +277,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     mode_success_share: float = 0.0
     explore_flat_grad: float = 0.0
     target_radius: float | None = None
+    explorers: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -287,6 +293,8 @@ class DDiffPGConfig(DiffusionActorConfig):
             raise ValueError(f"mode_success_share must be in [0, 1], got {self.mode_success_share}")
         if self.explore_flat_grad < 0.0:
             raise ValueError(f"explore_flat_grad must be >= 0, got {self.explore_flat_grad}")
+        if self.explorers < 1:
+            raise ValueError(f"explorers must be >= 1, got {self.explorers}")
         if self.target_radius is not None and self.target_radius <= 0.0:
             raise ValueError(f"target_radius must be null or > 0, got {self.target_radius}")
         low, high = self.mode_region_low, self.mode_region_high

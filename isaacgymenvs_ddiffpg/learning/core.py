@@ -97,6 +97,7 @@ class AgentCore(Generic[ConfigT, ActorT]):
         device: where everything lives.
         seed: seed of the agent's random streams.
         num_target_slots: target actions stored per transition (one per critic group).
+        num_critic_groups: critic groups to start with, each with its own initial weights.
     """
 
     cfg: ConfigT
@@ -110,6 +111,7 @@ class AgentCore(Generic[ConfigT, ActorT]):
         device: str | torch.device,
         seed: int,
         num_target_slots: int = 1,
+        num_critic_groups: int = 1,
     ) -> None:
         self.cfg = cfg
         self.obs_dim, self.act_dim = spec.obs_dim, spec.act_dim
@@ -124,9 +126,9 @@ class AgentCore(Generic[ConfigT, ActorT]):
         self.rng = np.random.default_rng(seed)
         self.v_max = cfg.v_max if cfg.v_max is not None else 1.2 * spec.max_reward
         self.v_min = cfg.v_min if cfg.v_min is not None else -self.v_max
-        self.critic = self._make_critic(num_groups=1)
+        self.critic = self._make_critic(num_critic_groups)
         self.critic_target = copy.deepcopy(self.critic)
-        self.critic_opt = self._make_critic_opt(num_groups=1)
+        self.critic_opt = self._make_critic_opt(num_critic_groups)
         self.novelty, self.novelty_opt = novelty_from_config(
             cfg, spec.obs_dim, spec.mode_feature_dim, self.device
         )

@@ -21,17 +21,22 @@ from isaacgymenvs_ddiffpg.learning.target_actions import ascend_critic
 
 
 def actor_embeddings(
-    group_z: Tensor, per_group: int, zero_prob: float, generator: torch.Generator
+    group_z: Tensor,
+    per_group: int,
+    zero_prob: float,
+    generator: torch.Generator,
+    explorer: Tensor | None = None,
 ) -> Tensor:
     """The mode embeddings the actor is cloned under: each mode sample keeps its group's z_k or,
-    with probability `zero_prob`, gets z = 0 (the policy that picks the mode itself); the
-    exploration group (row 0) always keeps z_explore.
+    with probability `zero_prob`, gets z = 0 (the policy that picks the mode itself); an
+    exploration group always keeps its z.
 
     Args:
         group_z: (G, E) z of each group, z_explore first.
         per_group: B, samples per group.
         zero_prob: chance of z = 0 for a mode sample.
         generator: generator on ``group_z.device``.
+        explorer: (G,) bool, the exploration groups (default: group 0 only).
 
     Returns:
         z: (G, B, E).
@@ -40,16 +45,20 @@ def actor_embeddings(
     z = group_z[:, None, :].expand(num_groups, per_group, -1)
     drop = torch.rand((num_groups, per_group, 1), device=group_z.device, generator=generator)
     drop = drop < zero_prob
-    drop[0] = False
+    if explorer is None:
+        drop[0] = False
+    else:
+        drop = drop & ~explorer[:, None, None]
     return torch.where(drop, 0.0, z)
 
 
 class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
     """Deep Diffusion Policy Gradient (Li et al., 2024) on one device; see docs/algorithm.md.
 
-    Groups: group 0 is exploration (Q_explore, z_explore); group k >= 1 is the k-th discovered
-    mode (Q_k, z_k, user-facing id `embeddings.mode_ids[k]`). All critics are stacked over
-    groups and updated together.
+    Groups: group 0 is exploration (Q_explore, z_explore); group 1 <= k <= K is the k-th
+    discovered mode (Q_k, z_k, user-facing id `embeddings.mode_ids[k]`); groups K + 1 ..
+    K + explorers - 1 are further exploration groups (`explorers`). All critics are stacked
+    over groups and updated together.
 
     Args:
         cfg, spec, device, seed: as for `AgentCore`.
@@ -82,8 +91,15 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             tuple(cfg.actor_hidden),
         ).to(device)
         self.actor_opt = make_adamw(self.actor.parameters(), lr=cfg.actor_lr)
-        super().__init__(cfg, spec, device, seed, num_target_slots=cfg.max_modes + 1)
-        self.embeddings = ModeEmbeddings(cfg.embedding_dim, cfg.use_embedding, seed)
+        super().__init__(
+            cfg,
+            spec,
+            device,
+            seed,
+            num_target_slots=cfg.max_modes + cfg.explorers,
+            num_critic_groups=cfg.explorers,
+        )
+        self.embeddings = ModeEmbeddings(cfg.embedding_dim, cfg.use_embedding, seed, cfg.explorers)
         self.dist = dist if dist is not None else Distributed()
         self.dist.broadcast_modules(self.actor, self.critic, self.critic_target, self.novelty)
         self.dist.sync_state(self.embeddings)
@@ -97,8 +113,13 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
 
     @property
     def num_groups(self) -> int:
-        """Exploration plus discovered modes, K + 1."""
-        return len(self.embeddings.mode_ids)
+        """Exploration groups plus discovered modes, K + explorers."""
+        return len(self.embeddings.mode_ids) + self.cfg.explorers - 1
+
+    def explorer_mask(self) -> Tensor:
+        """(G,) bool on the device: the exploration groups (0 and those after the modes)."""
+        groups = torch.arange(self.num_groups, device=self.device)
+        return (groups == 0) | (groups >= len(self.embeddings.mode_ids))
 
     @property
     def mode_ids(self) -> list[int]:
@@ -154,7 +175,9 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             #    all stored data including running episodes (`explore_data: own`: the exploring
             #    envs' data only), group k from mode k's trajectories.
             own = cfg.explore_data == "own"
-            batch = self.replay.sample(per_group, num_groups, gen, cfg.mode_success_share, own)
+            batch = self.replay.sample(
+                per_group, num_groups, gen, cfg.mode_success_share, own, cfg.explorers
+            )
             obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]
             has_data = batch["has_data"]
 
@@ -167,8 +190,8 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
 
             # 3. Rewards: Q_explore learns the intrinsic reward only, each Q_k extrinsic +
             #    intrinsic.
-            reward = intrinsic.clone()
-            reward[1:] += batch["reward"][1:]
+            explorer = self.explorer_mask()
+            reward = torch.where(explorer[:, None], intrinsic, intrinsic + batch["reward"])
 
         with record_function("update/critic"):
             # 4. Critic step for every group at once: a' from the actor under the group's own
@@ -208,10 +231,8 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             #    data keeps its stored ones). `action_flat_grad` holds for the mode critics;
             #    Q_explore, which learns only the small intrinsic reward, has slopes of its size
             #    everywhere: its flat slope is `explore_flat_grad` x its own mean slope.
-            flat = torch.full((num_groups,), cfg.action_flat_grad, device=device)
-            flat[0] = 0.0
-            relative = torch.zeros(num_groups, device=device)
-            relative[0] = cfg.explore_flat_grad
+            flat = torch.where(explorer, 0.0, cfg.action_flat_grad)
+            relative = torch.where(explorer, cfg.explore_flat_grad, 0.0)
             target_action, target_q = self.ascend_critic(
                 self.critic,
                 obs,
@@ -226,7 +247,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             if cfg.target_radius is not None:  # the modes' targets near their stored actions
                 radius = cfg.target_radius
                 near = action + (target_action - action).clamp(-radius, radius)
-                bounded = (torch.arange(num_groups, device=device) > 0) & has_data
+                bounded = ~explorer & has_data
                 target_action = torch.where(bounded[:, None, None], near, target_action)
             self.replay.write_target_actions(batch["indices"], target_action)
 
@@ -234,7 +255,9 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             # 6. One diffusion behaviour-cloning step on the concatenation of all groups'
             #    (s + z_group, a_target); a share of the mode samples uses z = 0, which keeps
             #    z = 0 the multimodal policy that lets the sampler choose the mode.
-            actor_z = actor_embeddings(self.group_z, per_group, cfg.zero_embedding_prob, gen)
+            actor_z = actor_embeddings(
+                self.group_z, per_group, cfg.zero_embedding_prob, gen, explorer
+            )
             # A mode left without data drew group 0's samples with its own stale targets: it
             # is not cloned, as its critic is not trained. With `mode_success_share` a mode
             # clones only its samples from successful trajectories.
@@ -305,8 +328,11 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             ),
         )
         plan = found.plan
-        source = plan.source_tensor(self.device)
-        fresh = torch.tensor(plan.fresh_optimizer, device=self.device)
+        # the further explorers follow the modes: they keep their critics and slots
+        old_modes, more = len(self.embeddings.mode_ids) - 1, self.cfg.explorers - 1
+        extra = list(range(old_modes + 1, old_modes + 1 + more))
+        source = torch.tensor(plan.source + extra, dtype=torch.long, device=self.device)
+        fresh = torch.tensor(plan.fresh_optimizer + [False] * more, device=self.device)
         remap_groups(self.critic, self.critic_target, self.critic_opt, source, fresh)
         self.replay.remap_slots(source)
         self.replay.evict(found.evict_ids)

@@ -235,22 +235,28 @@ def match_modes(
 class ModeEmbeddings:
     """Fixed random mode embeddings ``z ~ N(0, I)`` keyed by stable mode id.
 
-    ``z_explore`` is drawn once; ``z = 0`` means "let the sampler choose the mode". With
-    ``use_embedding=False`` every exploitation mode is conditioned on ``z = 0``.
+    ``z_explore`` is drawn once, then the z of each further explorer; ``z = 0`` means "let the
+    sampler choose the mode". With ``use_embedding=False`` every exploitation mode is
+    conditioned on ``z = 0``.
     """
 
-    def __init__(self, embedding_dim: int = 5, use_embedding: bool = True, seed: int = 0) -> None:
-        """Draws ``z_explore``; there are no modes yet.
+    def __init__(
+        self, embedding_dim: int = 5, use_embedding: bool = True, seed: int = 0, explorers: int = 1
+    ) -> None:
+        """Draws ``z_explore`` and the further explorers' z; there are no modes yet.
 
         Args:
             embedding_dim: size of ``z``.
             use_embedding: condition each mode on its own ``z`` (else on 0).
             seed: seed of the generator that draws every embedding.
+            explorers: exploration groups (z_explore and ``explorers - 1`` more).
         """
         self.embedding_dim = embedding_dim
         self.use_embedding = use_embedding
         self.generator = torch.Generator().manual_seed(seed)
         self.explore = self._draw()
+        more = [self._draw() for _ in range(explorers - 1)]
+        self.more_explorers = torch.stack(more) if more else torch.zeros(0, embedding_dim)
         self.by_mode: dict[int, Tensor] = {}
         self.mode_ids: list[int] = [0]
 
@@ -274,14 +280,16 @@ class ModeEmbeddings:
         return self.by_mode[mode_id].clone()
 
     def group_embeddings(self, device: str | torch.device = "cpu") -> Tensor:
-        """Returns ``(num_groups, embedding_dim)``: row 0 ``z_explore``, row j group j's z."""
+        """Returns ``(num_groups, embedding_dim)``: row 0 ``z_explore``, row j <= K mode j's z,
+        then the further explorers' z."""
         rows = [self.explore] + [self.for_mode(mode_id) for mode_id in self.mode_ids[1:]]
-        return torch.stack(rows).to(device)
+        return torch.cat((torch.stack(rows), self.more_explorers)).to(device)
 
     def state_dict(self) -> dict:
         """Returns the embeddings, group -> mode id table and generator state."""
         return {
             "explore": self.explore.clone(),
+            "more_explorers": self.more_explorers.clone(),
             "by_mode": {k: v.clone() for k, v in self.by_mode.items()},
             "mode_ids": list(self.mode_ids),
             "generator": self.generator.get_state(),
@@ -290,6 +298,13 @@ class ModeEmbeddings:
     def load_state_dict(self, state: dict) -> None:
         """Restores a `state_dict`."""
         self.explore = state["explore"].clone()
+        more = state.get("more_explorers", self.explore.new_zeros(0, self.embedding_dim))
+        if len(more) != len(self.more_explorers):
+            raise ValueError(
+                f"the checkpoint has {len(more) + 1} exploration groups and this run "
+                f"{len(self.more_explorers) + 1}; set explorers={len(more) + 1} to load it"
+            )
+        self.more_explorers = more.clone()
         self.by_mode = {int(k): v.clone() for k, v in state["by_mode"].items()}
         self.mode_ids = list(state["mode_ids"])
         self.generator.set_state(state["generator"])

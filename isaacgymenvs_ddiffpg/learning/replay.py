@@ -30,9 +30,9 @@ class TrajectoryReplay:
         group_of: ``(num_envs, slots_per_env)`` long, the multimodal-batch group of each stored
             trajectory: 0 = exploration only / unassigned, ``k`` = mode group ``k``. Set by mode
             discovery through `set_groups`; reset to 0 when a slot is reused.
-        explored: ``(num_envs, slots_per_env)`` bool, the trajectory was collected by an
-            exploring env (its episode acted under the exploration embedding; true for
-            every trajectory when `add` is not told).
+        explorer: ``(num_envs, slots_per_env)`` long, which exploration group collected the
+            trajectory: ``e >= 1`` the e-th (its episode acted under that group's z; 1, the
+            first, for every trajectory when `add` is not told), 0 an env exploiting a mode.
     """
 
     def __init__(
@@ -80,7 +80,7 @@ class TrajectoryReplay:
         self.closed = torch.zeros(n, s, dtype=torch.bool, device=dev)
         self.valid = torch.ones(n, s, dtype=torch.bool, device=dev)
         self.group_of = torch.zeros(n, s, dtype=torch.long, device=dev)
-        self.explored = torch.ones(n, s, dtype=torch.bool, device=dev)
+        self.explorer = torch.ones(n, s, dtype=torch.long, device=dev)
         self.traj_id = torch.full((n, s), -1, dtype=torch.long, device=dev)
         self.episode_count = torch.zeros(n, dtype=torch.long, device=dev)
         self.current_slot = torch.zeros(n, dtype=torch.long, device=dev)
@@ -90,7 +90,7 @@ class TrajectoryReplay:
     def _tensors(self) -> dict[str, Tensor]:
         names = ("obs", "action", "reward", "terminated", "target_action", "length", "success")
         names += ("closed", "valid", "group_of", "traj_id", "episode_count", "current_slot")
-        names += ("explored",)
+        names += ("explorer",)
         return {name: getattr(self, name) for name in names}
 
     @torch.no_grad()
@@ -104,7 +104,7 @@ class TrajectoryReplay:
         done: Tensor,
         success: Tensor,
         broken: Tensor | None = None,
-        explored: Tensor | None = None,
+        explorer: Tensor | None = None,
     ) -> Tensor:
         """Appends one vector step to every env's running trajectory (tensor ops only).
 
@@ -122,7 +122,8 @@ class TrajectoryReplay:
             done: ``(N,)`` bool, the episode ended (terminated or timed out).
             success: ``(N,)`` long goal id reached (0 = failure); read where ``done``.
             broken: ``(N,)`` bool, transitions to leave out (None: none).
-            explored: ``(N,)`` bool, the env's episode explores (None: every one does).
+            explorer: ``(N,)`` long, the exploration group the env's episode plays, from 1
+                (0: it exploits a mode; a bool True counts as 1; None: every one plays 1).
 
         Returns:
             dropped: ``(N,)`` bool, the transitions left out.
@@ -145,8 +146,8 @@ class TrajectoryReplay:
         write(self.reward, (env, slot, step), reward, keep)
         write(self.terminated, (env, slot, step), terminated.bool(), keep)
         self.length[env, slot] = step + keep.long()
-        if explored is not None:
-            self.explored[env, slot] = explored.bool()
+        if explorer is not None:
+            self.explorer[env, slot] = explorer.long()
         done = done.bool() & keep
         # A slot that is full closes too, and the episode continues as a new trajectory; so does
         # a stored trajectory whose next transition was left out.
@@ -170,7 +171,7 @@ class TrajectoryReplay:
         reopen(self.valid, True)
         reopen(self.success, 0)
         reopen(self.group_of, 0)
-        reopen(self.explored, True)
+        reopen(self.explorer, 1)
         reopen(self.traj_id, new_id)
         return ~keep
 
@@ -182,17 +183,20 @@ class TrajectoryReplay:
         generator: torch.Generator | None = None,
         success_share: float = 0.0,
         explore_own: bool = False,
+        explorers: int = 1,
     ) -> dict[str, Tensor]:
         """Samples a multimodal batch, ``B = batch_per_group`` transitions for each group.
 
         Group 0 draws uniformly over all stored transitions, including those of the running
-        (unfinished) episodes; with `explore_own`, over those of the trajectories collected by
-        exploring envs (`explored`), or over all while there are none. Group ``k >= 1`` draws
+        (unfinished) episodes; with `explore_own`, over those of the trajectories its own envs
+        collected (`explorer`), or over all while there are none. Group ``k >= 1`` draws
         uniformly over the transitions of the trajectories labelled ``k`` (a trajectory with
         probability proportional to its length, then a step); with `success_share` > 0 the
         first ``round(success_share * B)`` of them come from its successful trajectories only.
-        A group without data uses group 0's distribution. Needs at least one `add` before the
-        first call.
+        A group without data uses group 0's distribution. The last ``explorers - 1`` groups
+        are further exploration groups and draw as group 0 does (with `explore_own`, each from
+        its own envs' trajectories). Needs at least one `add`
+        before the first call.
 
         Args:
             batch_per_group: ``B``.
@@ -200,7 +204,8 @@ class TrajectoryReplay:
             generator: random generator on the buffer's device.
             success_share: share of each mode's samples drawn from its successful
                 trajectories (0: none; the draws are then those of a plain uniform batch).
-            explore_own: group 0 draws from the exploring envs' trajectories only.
+            explore_own: each exploration group draws from its own envs' trajectories only.
+            explorers: exploration groups: group 0 and the last ``explorers - 1``.
 
         Returns:
             ``obs`` (G, B, obs_dim), ``action`` (G, B, act_dim), ``reward`` (G, B),
@@ -208,20 +213,26 @@ class TrajectoryReplay:
             (G, B, act_dim) (group ``g``'s slot ``g``), ``indices`` (G, B) flat transition
             indices for `write_target_actions`, ``has_data`` (G,) bool: false for a group that
             had no trajectories and drew from group 0's distribution instead, ``success``
-            (G, B) bool: the sample's trajectory reached a goal (true throughout group 0 and
-            any group without a successful trajectory, whose samples all count).
+            (G, B) bool: the sample's trajectory reached a goal (true throughout the
+            exploration groups and any group without a successful trajectory, whose samples
+            all count).
         """
         groups = torch.arange(num_groups, device=self.device)
         weight = (self.length * self.valid).flatten()
         member = self.group_of.flatten()[None, :] == groups[:, None]
         member[0] = True
-        if explore_own:
-            own = self.explored.flatten() & (weight > 0)
-            member[0] = own | ~own.any()
+        num_modes = num_groups - explorers
+        member[num_modes + 1 :] = member[0]
+        if explore_own:  # exploration group e (rows 0, K + 1, ...) collected as explorer e
+            rows = torch.cat((groups[:1], groups[num_modes + 1 :]))
+            numbers = torch.arange(1, explorers + 1, device=self.device)
+            own = (self.explorer.flatten()[None, :] == numbers[:, None]) & (weight > 0)
+            member[rows] = own | ~own.any(dim=1, keepdim=True)
         per_group = weight[None, :] * member
         has_data = per_group.sum(1) > 0
         per_group = torch.where(has_data[:, None], per_group, weight[None, :])
-        winners = per_group * ((self.success > 0).flatten()[None, :] & (groups[:, None] > 0))
+        is_mode = (groups > 0) & (groups <= num_modes)
+        winners = per_group * ((self.success > 0).flatten()[None, :] & is_mode[:, None])
         has_win = winners.sum(1) > 0
         num_win = round(success_share * batch_per_group)
         if num_win == 0:
@@ -345,10 +356,13 @@ class TrajectoryReplay:
         """Restores a checkpoint made by `state_dict` with the same sizes.
 
         Args:
-            state: tensors by name, shaped as this buffer's; without ``explored`` (a
-                checkpoint from before it was kept) every trajectory counts as explored.
+            state: tensors by name, shaped as this buffer's; without ``explorer`` (a
+                checkpoint from before it was kept) every trajectory counts as the first
+                explorer's, or as a mode's where a bool ``explored`` says so.
         """
-        state = {"explored": torch.ones_like(self.explored), **state}
+        if "explorer" not in state:
+            explored = state.get("explored", torch.ones_like(self.explorer))
+            state = {**state, "explorer": explored.long()}
         for name, tensor in self._tensors().items():
             if state[name].shape != tensor.shape:
                 raise ValueError(

@@ -98,7 +98,7 @@ class RunReport(RunState):
         scalars: dict[str, float] = {
             "perf/env_steps_per_s": rate,
             "perf/iteration": float(self.iteration),
-            "modes/num_modes": float(self.algo.num_groups - 1),
+            "modes/num_modes": float(len(self.algo.mode_ids)),
             "rollout/exploit_share": self.exploit_share(),
         }
         if episodes:
@@ -128,7 +128,7 @@ class RunReport(RunState):
         """The bar's text, a line in train.log, and (once, after the warm-up) how long the
         budget will take at the measured rate, with a word when that is long for a CPU."""
         latest = eval_summary(self.latest_eval[1]) if self.latest_eval else ""
-        modes = self.algo.num_groups - 1
+        modes = len(self.algo.mode_ids)
         self.run_log.progress(self.env_steps, self.cfg.max_env_steps, modes, latest)
         end = self.final_iteration()[0]
         left = (end - self.iteration) * self.num_envs * self.dist.world_size / max(rate, 1e-9)

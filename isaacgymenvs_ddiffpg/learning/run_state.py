@@ -3,6 +3,7 @@ the record of what it depends on; durable saves with nn/last.pth refreshed; chec
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,13 @@ class RunState:
                 f"what it depends on (task settings, episode length), so it cannot be resumed; "
                 f"it can still be played (test=True), or start a new run without checkpoint=."
             )
+        # a setting added after the checkpoint was written held its default there
+        defaults = {
+            field.name: field.default
+            for field in dataclasses.fields(self.cfg)
+            if field.default is not dataclasses.MISSING
+        }
+        state = {**state, "config": {**defaults, **state.get("config", {})}}
         check_compatible(path, state, self.requirements(), "resume")
         if not self.dist.is_main:  # the checkpoint's replay, envs and random streams are rank 0's
             state = keep_local_state(state, self.state_dict())

@@ -95,13 +95,24 @@ class Trainer(RunReport):
         return self.algo.exploit_share(self.env_steps, self.first_mode_steps)
 
     def assign_groups(self, env_mask: Tensor) -> None:
-        """Draw explore (group 0) or a uniformly chosen mode for the envs in `env_mask` (N,)."""
+        """Draw exploration or a uniformly chosen mode for the envs in `env_mask` (N,); with
+        several exploration groups an exploring env plays one drawn uniformly."""
         gen, n = self.algo.generator, self.num_envs
         exploit = torch.rand(n, device=self.device, generator=gen) < self.exploit_share()
-        num_modes = self.algo.num_groups - 1
+        num_modes = len(self.algo.mode_ids)
         mode = torch.randint(1, max(num_modes, 1) + 1, (n,), device=self.device, generator=gen)
-        new_group = torch.where(exploit & (num_modes > 0), mode, 0)
+        explore = torch.zeros_like(mode)
+        more = self.algo.num_groups - num_modes - 1  # exploration groups after the modes
+        if more > 0:
+            pick = torch.randint(0, more + 1, (n,), device=self.device, generator=gen)
+            explore = torch.where(pick > 0, num_modes + pick, 0)
+        new_group = torch.where(exploit & (num_modes > 0), mode, explore)
         self.rollout_group = torch.where(env_mask, new_group, self.rollout_group)
+
+    def explorer_numbers(self) -> Tensor:
+        """(N,) long: which exploration group each env plays, from 1 (0: it exploits a mode)."""
+        group, num_modes = self.rollout_group, len(self.algo.mode_ids)
+        return torch.where(group == 0, 1, torch.where(group > num_modes, group - num_modes + 1, 0))
 
     def collect(self) -> None:
         """One vector step of every env, stored into the trajectory replay."""
@@ -136,7 +147,7 @@ class Trainer(RunReport):
             dones,
             infos["success"],
             broken,
-            self.rollout_group == 0,
+            self.explorer_numbers(),
         )
         self.assign_groups(dones)
         goals = torch.nn.functional.one_hot(infos["success"], self.num_goals + 1)
@@ -241,7 +252,7 @@ class Trainer(RunReport):
         start = time.perf_counter()
         found = self.algo.discover_modes()
         cluster_s = time.perf_counter() - start
-        if self.first_mode_steps is None and self.algo.num_groups > 1:
+        if self.first_mode_steps is None and self.algo.mode_ids:
             self.first_mode_steps = self.env_steps
         self.assign_groups(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         self.run_log.status("")
@@ -249,7 +260,7 @@ class Trainer(RunReport):
             return
         step = self.env_steps
         scalars = {
-            "modes/num_modes": float(self.algo.num_groups - 1),
+            "modes/num_modes": float(len(self.algo.mode_ids)),
             "time/clustering_s": cluster_s,
             "modes/evicted": float(found.evict_ids.numel()),
         }

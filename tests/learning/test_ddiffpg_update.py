@@ -200,3 +200,43 @@ def test_target_radius_keeps_the_modes_targets_near_their_stored_actions() -> No
     assert mode_free > 0.2  # unbounded, the ascent carries the mode's targets away
     assert mode_bound <= 0.05 + 1e-6
     assert explore_bound > 0.2 and abs(explore_bound - explore_free) < 0.5 * explore_free
+
+
+def test_further_explorers_follow_the_modes_learn_intrinsic_only_and_keep_their_critics() -> None:
+    algo = agent(explorers=3)
+    assert algo.num_groups == 3 and algo.mode_ids == []
+    first = algo.critic.q(torch.zeros(3, 1, 2), torch.zeros(3, 1, 1)).flatten()
+    assert len(set(first.tolist())) == 3  # each explorer's critic starts from its own weights
+    z = algo.group_z.clone()
+    assert not torch.equal(z[0], z[1]) and not torch.equal(z[1], z[2])
+    fill(algo)
+    algo.update()
+    before = algo.critic.q(torch.zeros(3, 1, 2), torch.zeros(3, 1, 1)).flatten()
+    algo.discover_modes()
+    # one mode (group 1); the further explorers move behind it with their critics and z
+    assert algo.mode_ids == [1] and algo.num_groups == 4
+    assert algo.explorer_mask().tolist() == [True, False, True, True]
+    after = algo.critic.q(torch.zeros(4, 1, 2), torch.zeros(4, 1, 1)).flatten()
+    assert after[[0, 2, 3]].tolist() == before.tolist()
+    assert torch.equal(algo.group_z[[0, 2, 3]], z)
+    for _ in range(300):
+        algo.update()
+    at_goal = torch.tensor([[[1.0, 0.0]] * 8]).expand(4, -1, -1)
+    q = algo.critic.q(at_goal, torch.linspace(-1, 1, 8).view(1, 8, 1).expand(4, -1, -1))
+    assert q[[0, 2, 3]].abs().max() < 1.0  # the explorers: intrinsic reward only, here 0
+    assert q[1].min() > 6.0  # the mode: the success reward
+    drop = actor_embeddings(algo.group_z, 200, 1.0, algo.generator, algo.explorer_mask())
+    assert torch.equal(drop[[0, 2, 3]], algo.group_z[[0, 2, 3], None].expand(-1, 200, -1))
+    assert not drop[1].any()  # every mode sample dropped to z = 0
+
+
+def test_further_explorers_draw_every_transition_and_no_success_share() -> None:
+    algo = agent(explorers=2, mode_success_share=1.0)
+    fill(algo)
+    algo.discover_modes()
+    batch = algo.replay.sample(500, 3, torch.Generator().manual_seed(0), 1.0, False, 2)
+    up = batch["obs"][..., 1] > 0  # the failures walk up, the successes right
+    assert not bool(up[1].any())  # the mode: its successes only
+    for group in (0, 2):  # the explorers: all stored data, failures included
+        assert 0.3 < float(up[group].float().mean()) < 0.7
+        assert bool(batch["success"][group].all()) and bool(batch["has_data"][group])

@@ -31,7 +31,7 @@ class MarkerEnv:
         rows = [[n, self.episode[n], self.t[n]] for n in range(len(self.lengths))]
         return torch.tensor(rows, dtype=torch.float32)
 
-    def step(self, buffer: TrajectoryReplay, explored: torch.Tensor | None = None) -> None:
+    def step(self, buffer: TrajectoryReplay, explorer: torch.Tensor | None = None) -> None:
         obs = self.obs()
         done, success, final = [], [], []
         for n in range(len(self.lengths)):
@@ -49,7 +49,7 @@ class MarkerEnv:
         )
         action = obs[:, 1:] * 0.01
         success_t = torch.tensor(success)
-        buffer.add(obs, action, obs[:, 2], next_obs, done_t, done_t, success_t, None, explored)
+        buffer.add(obs, action, obs[:, 2], next_obs, done_t, done_t, success_t, None, explorer)
 
 
 def fill(buffer: TrajectoryReplay, env: MarkerEnv, steps: int) -> None:
@@ -202,7 +202,7 @@ def test_evicted_trajectories_are_never_sampled_or_listed() -> None:
 def test_explore_own_draws_group_zero_from_the_exploring_envs_only() -> None:
     buffer, env = make_buffer(memory_size=30), MarkerEnv([[2], [3], [4]])
     for _ in range(12):  # env 1 explores, envs 0 and 2 exploit
-        env.step(buffer, explored=torch.tensor([False, True, False]))
+        env.step(buffer, explorer=torch.tensor([False, True, False]))
     done = buffer.completed(feature_dim=1)
     buffer.set_groups(done["ids"], (done["ids"] % NUM_ENVS == 0).long())  # env 0: mode 1
     gen = torch.Generator().manual_seed(4)
@@ -214,15 +214,37 @@ def test_explore_own_draws_group_zero_from_the_exploring_envs_only() -> None:
     # without any exploring env's data group 0 draws from all, and still counts as having data
     none, env = make_buffer(memory_size=30), MarkerEnv([[2], [3], [4]])
     for _ in range(12):
-        env.step(none, explored=torch.zeros(NUM_ENVS, dtype=torch.bool))
+        env.step(none, explorer=torch.zeros(NUM_ENVS, dtype=torch.bool))
     batch = none.sample(300, 1, gen, explore_own=True)
     assert set((traj_ids(batch)[0] % NUM_ENVS).tolist()) == {0, 1, 2}
     assert batch["has_data"].tolist() == [True]
-    # a checkpoint from before the flag was kept loads with every trajectory explored
-    state = {k: v for k, v in buffer.state_dict().items() if k != "explored"}
+    # a checkpoint from before the flag was kept: every trajectory is the first explorer's
+    state = {k: v for k, v in buffer.state_dict().items() if k != "explorer"}
     restored = make_buffer(memory_size=30)
     restored.load_state_dict(state)
-    assert restored.explored.all()
+    assert restored.explorer.eq(1).all()
+    # one that kept a bool flag per trajectory: true is the first explorer's, false a mode's
+    restored.load_state_dict({**state, "explored": buffer.explorer.bool()})
+    assert torch.equal(restored.explorer, buffer.explorer)
+
+
+def test_explore_own_gives_each_exploration_group_its_own_envs_trajectories() -> None:
+    buffer, env = make_buffer(memory_size=30), MarkerEnv([[2], [3], [4]])
+    for _ in range(12):  # env 0 plays the first explorer, env 1 the second, env 2 a mode
+        env.step(buffer, torch.tensor([1, 2, 0]))
+    done = buffer.completed(feature_dim=1)
+    buffer.set_groups(done["ids"], (done["ids"] % NUM_ENVS == 2).long())  # env 2: mode 1
+    gen = torch.Generator().manual_seed(4)
+    # groups: 0 the first explorer, 1 the mode, 2 the second explorer
+    own = buffer.sample(300, 3, gen, explore_own=True, explorers=2)
+    assert [set((traj_ids(own)[g] % NUM_ENVS).tolist()) for g in range(3)] == [{0}, {2}, {1}]
+    shared = buffer.sample(300, 3, gen, explorers=2)
+    assert [set((traj_ids(shared)[g] % NUM_ENVS).tolist()) for g in range(3)] == [
+        {0, 1, 2},
+        {2},
+        {0, 1, 2},
+    ]
+    assert shared["has_data"].all() and shared["success"][[0, 2]].all()
 
 
 def test_state_dict_round_trip() -> None:

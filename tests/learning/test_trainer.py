@@ -89,6 +89,32 @@ def test_resume_ends_with_identical_weights(tmp_path: Path) -> None:
     assert torch.equal(resumed.obs, straight.obs)
 
 
+def test_several_explorers_collect_train_and_resume_identically(tmp_path: Path) -> None:
+    settings = {"explorers": 3, "explore_data": "own"}
+    straight = make_trainer(tmp_path / "a", max_iterations=100, **settings)
+    straight.train()
+    modes = len(straight.algo.mode_ids)
+    assert modes >= 1 and straight.algo.num_groups == modes + 3
+    # every exploration group played and stored its own trajectories, the modes' envs theirs
+    assert set(straight.algo.replay.explorer.unique().tolist()) == {0, 1, 2, 3}
+    explorers = straight.rollout_group[straight.explorer_numbers() > 0]
+    assert set(explorers.tolist()) <= {0, modes + 1, modes + 2}
+
+    middle = tmp_path / "a" / "nn" / "PointMazeV1_iter60.pth"
+    resumed = make_trainer(tmp_path / "b", max_iterations=100, **settings)
+    resumed.restore(middle)
+    resumed.train()
+    for name in ("actor", "critic", "critic_target"):
+        ours = getattr(resumed.algo, name).state_dict()
+        for key, value in getattr(straight.algo, name).state_dict().items():
+            assert torch.equal(ours[key], value), f"{name}.{key} differs after resume"
+    assert torch.equal(resumed.algo.group_z, straight.algo.group_z)
+
+    single = make_trainer(tmp_path / "c", max_iterations=3)
+    with pytest.raises(CheckpointError, match="explorers: checkpoint 3, this run 1"):
+        single.restore(middle)
+
+
 def test_checkpoint_errors_name_the_problem(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path / "run", max_iterations=3)
     trainer.train()
