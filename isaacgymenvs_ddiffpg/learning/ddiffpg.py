@@ -44,11 +44,9 @@ def actor_embeddings(
     num_groups = group_z.shape[0]
     z = group_z[:, None, :].expand(num_groups, per_group, -1)
     drop = torch.rand((num_groups, per_group, 1), device=group_z.device, generator=generator)
-    drop = drop < zero_prob
     if explorer is None:
-        drop[0] = False
-    else:
-        drop = drop & ~explorer[:, None, None]
+        explorer = torch.arange(num_groups, device=group_z.device) == 0
+    drop = (drop < zero_prob) & ~explorer[:, None, None]
     return torch.where(drop, 0.0, z)
 
 

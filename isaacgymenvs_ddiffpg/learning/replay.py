@@ -195,8 +195,7 @@ class TrajectoryReplay:
         first ``round(success_share * B)`` of them come from its successful trajectories only.
         A group without data uses group 0's distribution. The last ``explorers - 1`` groups
         are further exploration groups and draw as group 0 does (with `explore_own`, each from
-        its own envs' trajectories). Needs at least one `add`
-        before the first call.
+        its own envs' trajectories). Needs at least one `add` before the first call.
 
         Args:
             batch_per_group: ``B``.
