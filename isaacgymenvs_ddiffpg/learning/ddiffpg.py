@@ -137,7 +137,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             env_steps: env steps of the run so far.
             first_mode_steps: env steps when the first mode was found (None: not yet).
         """
-        cfg, num_modes = self.cfg, self.num_groups - 1
+        cfg, num_modes = self.cfg, len(self.mode_ids)  # the further explorers are no modes
         if num_modes == 0:
             return 0.0
         stop = cfg.exploration_stop_ratio * cfg.max_env_steps

@@ -193,6 +193,13 @@ def test_exploit_share_schedules(tmp_path: Path) -> None:
     trainer.env_steps = 100
     assert trainer.exploit_share() == 0.5
 
+    # further exploration groups are not modes: they change neither the rule nor the start
+    more = make_trainer(tmp_path / "e3", max_iterations=1, max_env_steps=1000, explorers=3)
+    assert more.algo.num_groups == 3 and more.exploit_share() == 0.0
+    more.algo.embeddings.mode_ids = [0, 1, 2]
+    more.env_steps = 100
+    assert more.algo.num_groups == 5 and more.exploit_share() == pytest.approx(2 / 3)
+
 
 def test_correlated_noise_is_a_stationary_ar1_process(tmp_path: Path) -> None:
     trainer = make_trainer(
