@@ -44,6 +44,7 @@ from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes, share
 from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import make_task
+from isaacgymenvs_ddiffpg.utils.errors import CheckpointError, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -119,14 +120,26 @@ def load_run(
     checkpoint: Path, num_envs: int | None = None, seed: int = 12345, with_replay: bool = False
 ) -> Run:
     """Builds the checkpoint's task from its run's config (the trained layout and settings) with
-    `num_envs` envs (None: the run's own, which a stored replay needs) and restores the agent."""
+    `num_envs` envs (None: the run's own, which a stored replay needs) and restores the agent.
+
+    Raises:
+        CheckpointError: the checkpoint is missing or unreadable, or its run's config.yaml is not
+            two folders up (the layout a run writes: <run>/nn/<file>.pth, <run>/config.yaml).
+    """
+    state = load_checkpoint(checkpoint)
     folder = checkpoint.parent.parent
+    if not (folder / "config.yaml").is_file():
+        raise CheckpointError(
+            f"No run config for checkpoint {str(checkpoint)!r}: {str(folder / 'config.yaml')!r} "
+            f"does not exist. Evaluation builds the trained task from the run's own config, so "
+            f"pass the checkpoint inside its run folder (runs/<experiment>/nn/<file>.pth), or "
+            f"copy config.yaml from that run folder two levels above the copied checkpoint."
+        )
     cfg = OmegaConf.load(folder / "config.yaml")
     name = str(cfg.task.name)
     num_envs = int(cfg.task.env.num_envs) if num_envs is None else num_envs
     task = make_task(name, env=cfg.task.env, num_envs=num_envs, seed=seed)
     env = RlGamesVecEnv(task)
-    state = load_checkpoint(checkpoint)
     spec = EnvSpec.from_env_info(env.get_env_info(), num_envs)
     agent = make_agent(config_from_dict(state["config"]), spec, "cpu", seed=0)
     agent.load_state_dict(state["algo"], with_replay=with_replay)
@@ -212,7 +225,7 @@ def train(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("task", nargs="?")
     parser.add_argument("algo", nargs="?")
     parser.add_argument("overrides", nargs="*")
@@ -224,7 +237,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.checkpoint is not None:
-        print(json.dumps(evaluate(args.checkpoint, args.eval_envs)))
+        try:
+            print(json.dumps(evaluate(args.checkpoint, args.eval_envs)))
+        except (CheckpointError, ConfigError) as err:
+            sys.exit(f"error: {err}")
         return
     if not (args.task and args.algo):
         parser.error("give a task and a train config, or --checkpoint")

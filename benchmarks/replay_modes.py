@@ -27,6 +27,7 @@ import torch
 
 from isaacgymenvs_ddiffpg.learning.discovery import success_clusters
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache
+from isaacgymenvs_ddiffpg.utils.errors import CheckpointError, ConfigError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # learn.py, beside this file
 
@@ -94,7 +95,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for checkpoint in args.checkpoints:
-        run = load_run(checkpoint, with_replay=True)
+        try:
+            run = load_run(checkpoint, with_replay=True)
+        except (CheckpointError, ConfigError) as err:
+            sys.exit(f"error: {err}")
         result = replay_modes(run.agent, run.task, run.name, run.feature_dim)
         head = {"checkpoint": str(checkpoint), "env_steps": int(run.state["env_steps"])}
         print(json.dumps(head | result), flush=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
@@ -33,3 +36,26 @@ def test_replay_modes_reads_back_the_last_discovery_round(tmp_path: Path) -> Non
     assert all(sum(c["routes"].values()) == c["size"] for c in out["clusters"])
     outside = sum(out["routes_outside_modes"].values())
     assert outside == out["successes"] - sum(c["size"] for c in modes)
+
+
+def test_evaluation_scripts_name_a_missing_checkpoint_or_run_config(tmp_path: Path) -> None:
+    """A checkpoint that is not there, or one without its run's config.yaml two folders up, is
+    one clear line from learn.py and replay_modes.py, not a traceback."""
+    env = RlGamesVecEnv(make_task("PointMazeV1", num_envs=4, env=EASY, seed=0))
+    Trainer(tiny_config(), env, tmp_path, "cpu", seed=0, max_iterations=2).train()
+    checkpoint = tmp_path / "nn" / "last.pth"  # a Trainer alone writes no config.yaml
+    assert checkpoint.is_file() and not (tmp_path / "config.yaml").exists()
+    repo = Path(__file__).resolve().parents[2]
+    # the scripts import the package from this checkout, installed or not
+    child_env = {**os.environ, "PYTHONPATH": str(repo)}
+    for command in (["learn.py", "--checkpoint"], ["replay_modes.py"]):
+        for path, names in ((tmp_path / "none.pth", "does not exist"), (checkpoint, "config.yaml")):
+            done = subprocess.run(
+                [sys.executable, str(repo / "benchmarks" / command[0]), *command[1:], str(path)],
+                capture_output=True,
+                text=True,
+                env=child_env,
+            )
+            assert done.returncode == 1, done.stderr
+            assert names in done.stderr and "Traceback" not in done.stderr
+    assert checkpoint.is_file()  # nothing on disk was touched
