@@ -68,6 +68,27 @@ def route_of(task: Any, name: str, path: np.ndarray, goal: int) -> str:
     return f"goal {goal}"
 
 
+def cross_point(path: np.ndarray, center: list[float]) -> tuple[float, float]:
+    """(y, z) of the point where a path first reaches the cross's plane, from the centre."""
+    cx, cy, cz = center
+    beyond = np.flatnonzero(path[:, 0] >= cx)
+    k = int(beyond[0]) if len(beyond) else len(path) - 1
+    if k > 0 and path[k, 0] != path[k - 1, 0]:  # the point on the plane, between two steps
+        w = (cx - path[k - 1, 0]) / (path[k, 0] - path[k - 1, 0])
+        y, z = (1 - w) * path[k - 1, 1:3] + w * path[k, 1:3]
+    else:
+        y, z = path[k, 1:3]
+    return float(y - cy), float(z - cz)
+
+
+def cross_quadrant(path: np.ndarray, center: list[float]) -> str:
+    """Which quadrant of the cross's plane a path passes, the arms' lines extended to divide it:
+    "upper left", ... (left is +y, as seen from the robot). A pass around an arm's end falls in
+    the quadrant on its side of the other arm's line; `cross_route` tells the two apart."""
+    y, z = cross_point(path, center)
+    return f"{'upper' if z > 0 else 'lower'} {'left' if y > 0 else 'right'}"
+
+
 def cross_route(
     path: np.ndarray, center: list[float], half_width: float, half_height: float
 ) -> str:
@@ -78,17 +99,8 @@ def cross_route(
     on: "over the top", "under the bottom", "past the left end", "past the right end", or
     "outside upper left" (and the other corners) when beyond both arms' ends.
     """
-    cx, cy, cz = center
-    beyond = np.flatnonzero(path[:, 0] >= cx)
-    k = int(beyond[0]) if len(beyond) else len(path) - 1
-    if k > 0 and path[k, 0] != path[k - 1, 0]:  # the point on the plane, between two steps
-        w = (cx - path[k - 1, 0]) / (path[k, 0] - path[k - 1, 0])
-        y, z = (1 - w) * path[k - 1, 1:3] + w * path[k, 1:3]
-    else:
-        y, z = path[k, 1:3]
-    y, z = y - cy, z - cz
-    vertical = "upper" if z > 0 else "lower"
-    side = "left" if y > 0 else "right"
+    y, z = cross_point(path, center)
+    vertical, side = cross_quadrant(path, center).split()
     out_y, out_z = abs(y) > half_width, abs(z) > half_height
     if out_y and out_z:
         return f"outside {vertical} {side}"
@@ -150,6 +162,7 @@ def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, A
     """Play z = 0 and each mode on the checkpoint's own task; success and routes per mode."""
     run = load_run(checkpoint, eval_envs, seed)
     task, agent = run.task, run.agent
+    center = list(getattr(task.cfg, "cross_center", [0.0, 0.0, 0.0]))
     per_mode: dict[str, Any] = {}
     with torch.no_grad():
         for mode in (0, *agent.mode_ids):
@@ -170,6 +183,18 @@ def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, A
                 "success_per_goal": [share(success == g) for g in range(1, task.num_goals + 1)],
                 "episode_length": float(lengths.float().mean()),
             }
+            if run.name == "FrankaReach":  # the plane's quadrant, around the ends included
+                quadrants = Counter(
+                    cross_quadrant(played["paths"][k, : int(lengths[k]) + 1].numpy(), center)
+                    for k, g in enumerate(success.tolist())
+                    if g > 0
+                )
+                first = quadrants.most_common(1)[0] if quadrants else ("-", 0)
+                per_mode[str(mode)] |= {
+                    "quadrants": dict(quadrants),
+                    "main_quadrant": first[0],
+                    "main_quadrant_share": first[1] / max(sum(quadrants.values()), 1),
+                }
     return {
         "task": run.name,
         "env_steps": int(run.state["env_steps"]),

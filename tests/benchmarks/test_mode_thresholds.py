@@ -33,3 +33,16 @@ def test_cross_route_names_quadrants_between_the_arms_and_passes_around_their_en
     assert route(0.0, -0.3) == "under the bottom"
     assert route(0.3, 0.0) == "past the left end" and route(-0.3, 0.1) == "past the right end"
     assert route(0.3, 0.3) == "outside upper left"
+
+
+def test_cross_quadrant_divides_the_plane_by_the_arms_lines() -> None:
+    cross_quadrant = load("learn").cross_quadrant
+
+    def quadrant(y: float, z: float) -> str:
+        path = np.array([[0.35, y, 0.5 + z], [0.55, y, 0.5 + z], [0.6, 0.0, 0.48]])
+        return cross_quadrant(path, [0.45, 0.0, 0.5])
+
+    assert quadrant(0.1, 0.1) == quadrant(0.3, 0.05) == quadrant(0.05, 0.3) == "upper left"
+    assert quadrant(-0.3, 0.05) == quadrant(-0.1, 0.1) == "upper right"
+    assert quadrant(-0.3, -0.05) == quadrant(-0.05, -0.3) == "lower right"
+    assert quadrant(0.3, -0.01) == "lower left"
