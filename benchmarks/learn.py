@@ -10,10 +10,11 @@ runs/bench/). The evaluation task is built from the run's own config.yaml (the t
 and settings, overrides included), with `--eval-envs` envs: one episode per env under z = 0 and
 under each mode's embedding, no added noise. Each successful episode's route is read off its
 path (`route_of`): above or below the wall on V1 mazes, where the path passes the cross on
-FrankaReach (a quadrant between its arms, or around an arm's end: `cross_route`), the side of
-the wall on FrankaPush, pulled or pushed on FrankaCabinet, the goal reached elsewhere; a mode
-"plays its route" when most of its successes share one. The run's learning curves are in
-`modes/<task>_curves.png` (their path is printed).
+FrankaReach (a quadrant between its arms, or around an arm's end: `cross_route`; each mode's
+successes are also counted by the quadrant of the plane the arms' lines divide:
+`cross_quadrant`), the side of the wall on FrankaPush, pulled or pushed on FrankaCabinet, the
+goal reached elsewhere; a mode "plays its route" when most of its successes share one. The
+run's learning curves are in `modes/<task>_curves.png` (their path is printed).
 
 With `--seeds` every seed is trained (`--parallel` at once, each on one thread) and evaluated,
 one JSON line each, then a summary line: per seed the modes that play their own route (success
