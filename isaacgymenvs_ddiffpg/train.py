@@ -31,19 +31,27 @@ from isaacgymenvs_ddiffpg.utils.errors import (
     TrainingDivergedError,
     TrainingInterrupted,
 )
+from isaacgymenvs_ddiffpg.utils.run_folder import claim_run_folder
 from isaacgymenvs_ddiffpg.utils.seeding import set_seed
 
 RUNS = "runs"
 
 
-def output_dir(experiment: str, test: bool, checkpoint: str) -> str:
+def output_dir(experiment: str, test: bool, checkpoint: str, multi_gpu: bool = False) -> str:
     """The run folder hydra creates: runs/<experiment> to train; to play, a new folder
     play/<time> inside the run that wrote the checkpoint (runs/<experiment>/play/<time> for a
-    checkpoint outside a run), so that a play run never writes over a training run's files."""
+    checkpoint outside a run), so that a play run never writes over a training run's files.
+
+    A training process claims its folder (`claim_run_folder`): when another live process
+    trains in runs/<experiment>, this one trains in runs/<experiment>_2 (or _3, ...). Under
+    multi_gpu only rank 0 claims; the ranks use rank 0's folder (`train_or_play`)."""
     if not safe_run_name(experiment):
         return RUNS  # refused by `check_top_level` before anything is written
     if not test:
-        return f"{RUNS}/{experiment}"
+        rank = os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))
+        if multi_gpu and rank != "0":
+            return f"{RUNS}/{experiment}"
+        return str(claim_run_folder(f"{RUNS}/{experiment}"))
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     played = Path(checkpoint)
     run = played.parent.parent if played.parent.name == "nn" else Path(RUNS) / experiment

@@ -101,6 +101,22 @@ def test_after_kill_9_last_pth_is_the_newest_save(tmp_path: Path) -> None:
     assert load_checkpoint(nn / "last.pth")["iteration"] == newest + 10
 
 
+def test_two_runs_started_with_one_name_write_to_two_folders(tmp_path: Path) -> None:
+    # a shell loop or a job array starts runs in the same second: same clock-made name
+    first = start(tmp_path, *SMALL, "experiment=twin", SAVE_20)
+    runs = tmp_path / "runs"
+    wait_for(runs / "twin" / "nn" / "PointMazeV1_iter20.pth", first)
+    second = train(tmp_path, *SMALL, "experiment=twin", SAVE_20, "max_iterations=40")
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=120)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"{Path('runs') / 'twin'} is in use by another training process" in second.stdout
+    assert load_checkpoint(runs / "twin_2" / "nn" / "last.pth")["iteration"] == 40
+    assert load_checkpoint(runs / "twin" / "nn" / "last.pth")["iteration"] >= 20
+    assert "max_iterations: 40" in (runs / "twin_2" / "config.yaml").read_text()
+    assert "max_iterations: 40" not in (runs / "twin" / "config.yaml").read_text()
+
+
 def test_checkpoint_of_another_algorithm_is_refused_in_one_paragraph(tmp_path: Path) -> None:
     td3 = (
         "task=PointMazeV1",
