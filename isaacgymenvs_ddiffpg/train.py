@@ -42,9 +42,10 @@ def output_dir(experiment: str, test: bool, checkpoint: str, multi_gpu: bool = F
     play/<time> inside the run that wrote the checkpoint (runs/<experiment>/play/<time> for a
     checkpoint outside a run), so that a play run never writes over a training run's files.
 
-    A training process claims its folder (`claim_run_folder`): when another live process
-    trains in runs/<experiment>, this one trains in runs/<experiment>_2 (or _3, ...). Under
-    multi_gpu only rank 0 claims; the ranks use rank 0's folder (`train_or_play`)."""
+    A process claims its folder (`claim_run_folder`): when another live process trains in
+    runs/<experiment>, this one trains in runs/<experiment>_2 (or _3, ...), and two plays
+    started in the same second get play/<time> and play/<time>_2. Under multi_gpu only rank 0
+    claims; the ranks use rank 0's folder (`train_or_play`)."""
     if not safe_run_name(experiment):
         return RUNS  # refused by `check_top_level` before anything is written
     if not test:
@@ -55,7 +56,7 @@ def output_dir(experiment: str, test: bool, checkpoint: str, multi_gpu: bool = F
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     played = Path(checkpoint)
     run = played.parent.parent if played.parent.name == "nn" else Path(RUNS) / experiment
-    return str(run / "play" / stamp)
+    return str(claim_run_folder(run / "play" / stamp))
 
 
 def safe_run_name(name: str) -> bool:

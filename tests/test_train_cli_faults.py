@@ -110,7 +110,7 @@ def test_two_runs_started_with_one_name_write_to_two_folders(tmp_path: Path) -> 
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=120)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert f"{Path('runs') / 'twin'} is in use by another training process" in second.stdout
+    assert f"{Path('runs') / 'twin'} is in use by another process" in second.stdout
     assert load_checkpoint(runs / "twin_2" / "nn" / "last.pth")["iteration"] == 40
     assert load_checkpoint(runs / "twin" / "nn" / "last.pth")["iteration"] >= 20
     assert "max_iterations: 40" in (runs / "twin_2" / "config.yaml").read_text()

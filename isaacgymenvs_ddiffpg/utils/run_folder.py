@@ -1,10 +1,11 @@
-"""One training process per run folder.
+"""One process per run folder.
 
-Runs named by the clock (`<task>_<train>_<time>`) collide when several start in the same second,
-as a shell loop or a job array starts them; two processes then write each other's checkpoints.
-A training process therefore holds an exclusive lock on `<run folder>/.lock` for as long as it
-lives (an advisory `flock`, which the operating system drops when the process ends, however it
-ends), and a run whose folder is held goes to the next free `<name>_2`, `<name>_3`, ...
+Runs named by the clock (`<task>_<train>_<time>`, plays `play/<time>`) collide when several
+start in the same second, as a shell loop or a job array starts them; two processes then write
+each other's checkpoints or outputs. A process therefore holds an exclusive lock on
+`<run folder>/.lock` for as long as it lives (an advisory `flock`, which the operating system
+drops when the process ends, however it ends), and a run whose folder is held goes to the next
+free `<name>_2`, `<name>_3`, ...
 """
 
 from __future__ import annotations
@@ -58,9 +59,7 @@ def claim_run_folder(folder: str | Path) -> Path:
         handle = _try_lock(candidate)
         if handle is not None:
             if n > 1:
-                print(
-                    f"{base} is in use by another training process; this run writes to {candidate}."
-                )
+                print(f"{base} is in use by another process; this run writes to {candidate}.")
             _held[asked] = (candidate, handle)
             return candidate
     raise RuntimeError(f"{MAX_SUFFIX} run folders named {base}_<n> are all in use")
