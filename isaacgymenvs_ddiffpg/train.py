@@ -23,6 +23,7 @@ from isaacgymenvs_ddiffpg.learning.distributed import (
     device_for_rank,
     init_distributed,
     shutdown_distributed,
+    slurm_to_torchrun_env,
 )
 from isaacgymenvs_ddiffpg.tasks import SimConfig, make_task
 from isaacgymenvs_ddiffpg.utils.errors import (
@@ -49,9 +50,10 @@ def output_dir(experiment: str, test: bool, checkpoint: str, multi_gpu: bool = F
     if not safe_run_name(experiment):
         return RUNS  # refused by `check_top_level` before anything is written
     if not test:
-        rank = os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))
-        if multi_gpu and rank != "0":
-            return f"{RUNS}/{experiment}"
+        if multi_gpu:  # SLURM's or torchrun's rank, read as `init_distributed` will
+            slurm_to_torchrun_env(os.environ)
+            if os.environ.get("RANK", "0") != "0":
+                return f"{RUNS}/{experiment}"
         return str(claim_run_folder(f"{RUNS}/{experiment}"))
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     played = Path(checkpoint)
