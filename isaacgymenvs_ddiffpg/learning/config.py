@@ -253,6 +253,12 @@ class DDiffPGConfig(DiffusionActorConfig):
             The first one is Q_explore and z_explore; the others follow the modes in the
             group order. They share the batch, the data and the actor, so they differ only
             by their critics' initial weights and their embeddings.
+        route_bonus: the exploration groups' critics also learn this share of the extrinsic
+            reward on the successful trajectories whose route no mode takes (`new_routes` in
+            learning/discovery.py: every success before the first mode; later those farther
+            than `cluster_threshold` from every mode's successes), so exploration is drawn to
+            the goal by routes not yet learned (0 as released: Q_explore learns the intrinsic
+            reward only).
     """
 
     algorithm: ClassVar[str] = "ddiffpg"
@@ -278,6 +284,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     explore_flat_grad: float = 0.0
     target_radius: float | None = None
     explorers: int = 1
+    route_bonus: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -293,6 +300,8 @@ class DDiffPGConfig(DiffusionActorConfig):
             raise ValueError(f"mode_success_share must be in [0, 1], got {self.mode_success_share}")
         if self.explore_flat_grad < 0.0:
             raise ValueError(f"explore_flat_grad must be >= 0, got {self.explore_flat_grad}")
+        if self.route_bonus < 0.0:
+            raise ValueError(f"route_bonus must be >= 0, got {self.route_bonus}")
         if self.explorers < 1:
             raise ValueError(f"explorers must be >= 1, got {self.explorers}")
         if self.target_radius is not None and self.target_radius <= 0.0:

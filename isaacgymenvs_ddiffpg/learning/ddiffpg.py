@@ -186,10 +186,15 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
             )
             intrinsic = intrinsic.view(num_groups, per_group)
 
-            # 3. Rewards: Q_explore learns the intrinsic reward only, each Q_k extrinsic +
-            #    intrinsic.
+            # 3. Rewards: Q_explore learns the intrinsic reward only (with `route_bonus`, also
+            #    that share of the extrinsic reward of successes on routes no mode takes),
+            #    each Q_k extrinsic + intrinsic.
             explorer = self.explorer_mask()
-            reward = torch.where(explorer[:, None], intrinsic, intrinsic + batch["reward"])
+            explore_reward = intrinsic
+            if cfg.route_bonus > 0.0:
+                new_route = batch["new_route"].to(intrinsic.dtype)
+                explore_reward = intrinsic + cfg.route_bonus * new_route * batch["reward"]
+            reward = torch.where(explorer[:, None], explore_reward, intrinsic + batch["reward"])
 
         with record_function("update/critic"):
             # 4. Critic step for every group at once: a' from the actor under the group's own
@@ -335,6 +340,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
         self.replay.remap_slots(source)
         self.replay.evict(found.evict_ids)
         self.replay.set_groups(found.ids, found.groups)
+        self.replay.set_new_routes(found.new_route_ids)
         self.embeddings.apply_plan(plan)
         self.dist.sync_state(self.embeddings)  # new modes' embeddings are rank 0's draws
         self.group_z = self.embeddings.group_embeddings(self.device)

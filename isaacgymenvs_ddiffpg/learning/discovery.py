@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,6 +31,8 @@ class Discovery:
         groups: ``(M,)`` long, their new group labels (0 = exploration only).
         evict_ids: ``(E,)`` long, trajectories over the per-cluster caps.
         success_labels: success id -> cluster, the ``old_labels_by_id`` of the next round.
+        new_route_ids: ``(R,)`` long, kept successful trajectories on a route no mode takes
+            (`new_routes`), for `TrajectoryReplay.set_new_routes`.
     """
 
     plan: ModePlan
@@ -38,6 +40,7 @@ class Discovery:
     groups: Tensor
     evict_ids: Tensor
     success_labels: dict[int, int]
+    new_route_ids: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
 
 
 def discover_modes(
@@ -73,7 +76,10 @@ def discover_modes(
     win = torch.as_tensor(np.flatnonzero(success), device=paths.device)
     lose = torch.as_tensor(np.flatnonzero(~success), device=paths.device)
     labels = np.zeros(len(ids_host), dtype=np.int64)
-    _, labels[success] = success_clusters(trajectories, cache, old_success_labels, settings)
+    dist = success_distances(trajectories, cache, settings)
+    won_ids = ids_host[success]
+    _, labels[success] = cluster_modes(dist, won_ids, old_success_labels, settings)
+    new = new_routes(dist, labels[success], settings.threshold)
     labels[~success] = assign_failures(
         whole[lose], whole_lengths[lose], whole[win], whole_lengths[win], labels[success], rng
     )
@@ -89,7 +95,30 @@ def discover_modes(
         groups=torch.as_tensor(labels[keep]),
         evict_ids=torch.as_tensor(evict),
         success_labels={i: k for i, k in success_labels.items() if i not in set(evict.tolist())},
+        new_route_ids=torch.as_tensor(won_ids[new & ~np.isin(won_ids, evict)]),
     )
+
+
+def new_routes(dist: np.ndarray, modes: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Which successes take a route no mode takes: in no mode's cluster, and farther than the
+    clustering threshold from every success that is (every success, while there is no mode).
+
+    A cluster left out of the modes by `max_clusters` lies within the threshold of a mode's
+    members when it is the same route split in two, and farther when it is another route.
+
+    Args:
+        dist: ``(n, n)`` distances between the successes, as clustered.
+        modes: ``(n,)`` mode labels (0: no mode).
+        threshold: the clustering threshold (None: any distance counts as farther).
+
+    Returns:
+        ``(n,)`` bool.
+    """
+    in_mode = modes > 0
+    if not in_mode.any():
+        return np.ones(len(modes), dtype=bool)
+    nearest = dist[:, in_mode].min(axis=1)
+    return ~in_mode & (nearest > (threshold or 0.0))
 
 
 def success_clusters(
@@ -115,6 +144,17 @@ def success_clusters(
         labels (0: no mode, else ``1..K'`` in the same order), of the successes in the order of
         ``trajectories``.
     """
+    success = (trajectories["success"] > 0).cpu().numpy()
+    won_ids = trajectories["ids"].cpu().numpy()[success]
+    dist = success_distances(trajectories, cache, settings)
+    return cluster_modes(dist, won_ids, old_success_labels, settings)
+
+
+def success_distances(
+    trajectories: Mapping[str, Tensor], cache: DTWCache, settings: ClusterSettings
+) -> np.ndarray:
+    """``(n_s, n_s)`` DTW distances between the successful trajectories' paths inside
+    `settings.region`, in the order of ``trajectories``; arguments as in `discover_modes`."""
     ids, paths = trajectories["ids"], trajectories["paths"]
     success = (trajectories["success"] > 0).cpu().numpy()
     win = torch.as_tensor(np.flatnonzero(success), device=paths.device)
@@ -123,8 +163,16 @@ def success_clusters(
     win_paths, win_lengths = mode_paths(paths[win], lengths, settings.resample_len, region)
     key = (settings.resample_len, None if region is None else tuple(map(tuple, region)))
     dist = cache.distances(ids[win.to(ids.device)], win_paths, win_lengths, key=key)
-    dist = np.asarray(dist.detach().cpu(), dtype=np.float64)  # one host copy for both uses
-    won_ids = ids.cpu().numpy()[success]
+    return np.asarray(dist.detach().cpu(), dtype=np.float64)  # one host copy for all uses
+
+
+def cluster_modes(
+    dist: np.ndarray,
+    won_ids: np.ndarray,
+    old_success_labels: Mapping[int, int],
+    settings: ClusterSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`success_clusters` from the successes' distances ``dist`` and ids ``won_ids``."""
     old = np.array([old_success_labels.get(int(i), 0) for i in won_ids], dtype=np.int64)
     seeds = old if settings.seeded else None
     # capped below, after the clusters too small to be modes are set aside

@@ -272,6 +272,7 @@ class Distributed:
                 ids=found.ids.cpu(),
                 groups=found.groups.cpu(),
                 evict_ids=found.evict_ids.cpu(),
+                new_route_ids=found.new_route_ids.cpu(),
             )
         return self.local_view(self.broadcast_object(found))
 
@@ -280,8 +281,13 @@ class Distributed:
         offset = self.rank * RANK_ID_STRIDE
         keep = found.ids // RANK_ID_STRIDE == self.rank
         evict = found.evict_ids[found.evict_ids // RANK_ID_STRIDE == self.rank]
+        new_route = found.new_route_ids[found.new_route_ids // RANK_ID_STRIDE == self.rank]
         return dataclasses.replace(
-            found, ids=found.ids[keep] - offset, groups=found.groups[keep], evict_ids=evict - offset
+            found,
+            ids=found.ids[keep] - offset,
+            groups=found.groups[keep],
+            evict_ids=evict - offset,
+            new_route_ids=new_route - offset,
         )
 
     def check_replicas(self, algo_state: Mapping[str, Any]) -> list[str]:

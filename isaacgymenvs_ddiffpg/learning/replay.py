@@ -33,6 +33,9 @@ class TrajectoryReplay:
         explorer: ``(num_envs, slots_per_env)`` long, which exploration group collected the
             trajectory: ``e >= 1`` the e-th (its episode acted under that group's z; 1, the
             first, for every trajectory when `add` is not told), 0 an env exploiting a mode.
+        new_route: ``(num_envs, slots_per_env)`` bool, a successful trajectory on a route no
+            mode takes; set by mode discovery through `set_new_routes`, false when a slot is
+            reused.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class TrajectoryReplay:
         self.valid = torch.ones(n, s, dtype=torch.bool, device=dev)
         self.group_of = torch.zeros(n, s, dtype=torch.long, device=dev)
         self.explorer = torch.ones(n, s, dtype=torch.long, device=dev)
+        self.new_route = torch.zeros(n, s, dtype=torch.bool, device=dev)
         self.traj_id = torch.full((n, s), -1, dtype=torch.long, device=dev)
         self.episode_count = torch.zeros(n, dtype=torch.long, device=dev)
         self.current_slot = torch.zeros(n, dtype=torch.long, device=dev)
@@ -90,7 +94,7 @@ class TrajectoryReplay:
     def _tensors(self) -> dict[str, Tensor]:
         names = ("obs", "action", "reward", "terminated", "target_action", "length", "success")
         names += ("closed", "valid", "group_of", "traj_id", "episode_count", "current_slot")
-        names += ("explorer",)
+        names += ("explorer", "new_route")
         return {name: getattr(self, name) for name in names}
 
     @torch.no_grad()
@@ -172,6 +176,7 @@ class TrajectoryReplay:
         reopen(self.success, 0)
         reopen(self.group_of, 0)
         reopen(self.explorer, 1)
+        reopen(self.new_route, False)
         reopen(self.traj_id, new_id)
         return ~keep
 
@@ -214,7 +219,8 @@ class TrajectoryReplay:
             had no trajectories and drew from group 0's distribution instead, ``success``
             (G, B) bool: the sample's trajectory reached a goal (true throughout the
             exploration groups and any group without a successful trajectory, whose samples
-            all count).
+            all count), ``new_route`` (G, B) bool: the sample's trajectory is a success on a
+            route no mode takes (`new_route`).
         """
         groups = torch.arange(num_groups, device=self.device)
         weight = (self.length * self.valid).flatten()
@@ -257,6 +263,7 @@ class TrajectoryReplay:
             "indices": indices,
             "has_data": has_data,
             "success": (self.success.flatten()[traj] > 0) | ~has_win[:, None],
+            "new_route": self.new_route.flatten()[traj],
         }
 
     @torch.no_grad()
@@ -338,6 +345,17 @@ class TrajectoryReplay:
         self.group_of[env, slot] = torch.where(present, groups, self.group_of[env, slot])
 
     @torch.no_grad()
+    def set_new_routes(self, ids: Tensor) -> None:
+        """Marks these trajectories, and no other, as successes on a route no mode takes.
+
+        Args:
+            ids: ``(M,)`` trajectory ids; ids no longer stored are ignored.
+        """
+        self.new_route.zero_()
+        env, slot, present = self._locate(ids)
+        self.new_route[env[present], slot[present]] = True
+
+    @torch.no_grad()
     def evict(self, ids: Tensor) -> None:
         """Marks trajectories invalid so they are never sampled or returned again.
 
@@ -357,11 +375,14 @@ class TrajectoryReplay:
         Args:
             state: tensors by name, shaped as this buffer's; without ``explorer`` (a
                 checkpoint from before it was kept) every trajectory counts as the first
-                explorer's, or as a mode's where a bool ``explored`` says so.
+                explorer's, or as a mode's where a bool ``explored`` says so; without
+                ``new_route``, no trajectory is marked until the next mode discovery.
         """
         if "explorer" not in state:
             explored = state.get("explored", torch.ones_like(self.explorer))
             state = {**state, "explorer": explored.long()}
+        if "new_route" not in state:
+            state = {**state, "new_route": torch.zeros_like(self.new_route)}
         for name, tensor in self._tensors().items():
             if state[name].shape != tensor.shape:
                 raise ValueError(

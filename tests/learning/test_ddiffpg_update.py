@@ -69,6 +69,27 @@ def test_explore_critic_learns_intrinsic_only_and_mode_critics_extrinsic_too() -
     assert q[1].min() > 6.0  # Q_1: the success reward of 10 one step ahead
 
 
+def test_route_bonus_gives_q_explore_the_goal_only_on_routes_no_mode_takes() -> None:
+    at_goal = torch.tensor([[[1.0, 0.0]] * 8])  # one step before the goal, any action
+    action = torch.linspace(-1, 1, 8).view(1, 8, 1)
+    # the successes are too few for a mode: their route is new, and Q_explore learns the goal
+    algo = agent(route_bonus=1.0, min_mode_size=100)
+    fill(algo)
+    algo.discover_modes()
+    assert algo.num_groups == 1
+    assert torch.equal(algo.replay.new_route, (algo.replay.success > 0) & algo.replay.closed)
+    for _ in range(300):
+        algo.update()
+    assert algo.critic.q(at_goal, action)[0].min() > 6.0
+    # once they are a mode, no success takes a new route: Q_explore learns the intrinsic only
+    algo = fill_and_discover(agent(route_bonus=1.0))
+    assert not algo.replay.new_route.any()
+    for _ in range(300):
+        algo.update()
+    q = algo.critic.q(at_goal.expand(2, -1, -1), action.expand(2, -1, -1))
+    assert q[0].abs().max() < 1.0 and q[1].min() > 6.0
+
+
 def fill_and_discover(algo: DDiffPG) -> DDiffPG:
     fill(algo)
     found = algo.discover_modes()

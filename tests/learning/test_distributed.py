@@ -84,17 +84,19 @@ def test_each_rank_gets_its_own_trajectories_of_a_global_round() -> None:
         groups=torch.tensor([1, 0, 1, 1]),
         evict_ids=torch.tensor([16, stride + 11]),
         success_labels={0: 1, stride + 0: 1},
+        new_route_ids=torch.tensor([8, stride + 3]),
     )
     rank1 = Distributed()
     rank1.rank, rank1.world_size = 1, 2
     mine = rank1.local_view(found)
     assert mine.ids.tolist() == [0, 3] and mine.groups.tolist() == [1, 1]
-    assert mine.evict_ids.tolist() == [11]
+    assert mine.evict_ids.tolist() == [11] and mine.new_route_ids.tolist() == [3]
     assert mine.plan == found.plan and mine.success_labels == found.success_labels
     rank0 = Distributed()
     rank0.world_size = 2
     assert rank0.local_view(found).ids.tolist() == [0, 8]
     assert rank0.local_view(found).evict_ids.tolist() == [16]
+    assert rank0.local_view(found).new_route_ids.tolist() == [8]
 
     parts = [
         {"ids": torch.tensor([2]), "paths": torch.ones(1, 3, 2)},

@@ -9,7 +9,7 @@ import torch
 from isaacgymenvs_ddiffpg.learning.agents import make_agent
 from isaacgymenvs_ddiffpg.learning.config import ClusterSettings, DDiffPGConfig
 from isaacgymenvs_ddiffpg.learning.core import EnvSpec
-from isaacgymenvs_ddiffpg.learning.discovery import discover_modes, large_clusters
+from isaacgymenvs_ddiffpg.learning.discovery import discover_modes, large_clusters, new_routes
 from isaacgymenvs_ddiffpg.learning.dtw import DTWCache, dtw_distance_matrix
 from isaacgymenvs_ddiffpg.learning.modes import (
     ModeEmbeddings,
@@ -196,6 +196,37 @@ def test_a_cluster_becomes_a_mode_only_with_enough_successes() -> None:
     assert set(found.success_labels.values()) == {0, 1}
     every = discover_modes(trajectories, DTWCache(), {}, None, AT_50, 100, np.random.default_rng(0))
     assert every.plan.mode_ids == [0, 1, 2]  # without a minimum both clusters are modes
+
+
+def test_new_routes_are_the_successes_far_from_every_mode() -> None:
+    rng = np.random.default_rng(6)
+    # 6 successes above the wall and 2 below, then 2 more above split off by a tight cap
+    sides = [1.0] * 6 + [-1.0] * 2
+    paths = [maze_path(side, int(rng.integers(100, 140)), rng) for side in sides]
+    trajectories = stored(paths, [1] * 7 + [0])
+    at_least_3 = ClusterSettings(threshold=50.0, min_mode_size=3)
+    found = discover_modes(
+        trajectories, DTWCache(), {}, None, at_least_3, 100, np.random.default_rng(0)
+    )
+    assert found.plan.mode_ids == [0, 1]
+    assert found.new_route_ids.tolist() == [6]  # the one success below; never a failure
+    none = discover_modes(
+        trajectories,
+        DTWCache(),
+        {},
+        None,
+        replace(at_least_3, min_mode_size=9),
+        100,
+        np.random.default_rng(0),
+    )
+    assert none.plan.mode_ids == [0] and none.new_route_ids.tolist() == list(range(7))
+    # a success outside the modes but within the threshold of one is the same route
+    dist = np.array([[0.0, 0.2, 0.4, 2.0], [0.2, 0.0, 0.3, 2.0], [0.4, 0.3, 0.0, 2.0]])
+    dist = np.vstack([dist, [2.0, 2.0, 2.0, 0.0]])
+    modes = np.array([1, 1, 0, 0])
+    assert new_routes(dist, modes, 0.5).tolist() == [False, False, False, True]
+    assert new_routes(dist, modes, 0.1).tolist() == [False, False, True, True]
+    assert new_routes(dist, np.zeros(4, dtype=np.int64), 0.5).all()
 
 
 def test_many_small_clusters_leave_the_largest_as_modes_instead_of_one() -> None:

@@ -106,6 +106,23 @@ def test_reused_slot_drops_its_old_group_label() -> None:
     assert set(traj_ids(batch)[1].tolist()) == {1}
 
 
+def test_new_routes_are_flagged_in_samples_and_dropped_with_a_reused_slot() -> None:
+    buffer, env = make_buffer(memory_size=6), MarkerEnv([[2], [9], [9]])
+    fill(buffer, env, 3)  # env 0: episode 0 done in slot 0, episode 1 running
+    buffer.set_new_routes(torch.tensor([0, 99]))  # 99 is not stored: ignored
+    batch = buffer.sample(256, 1, torch.Generator().manual_seed(0))
+    ids = traj_ids(batch)
+    assert torch.equal(batch["new_route"], ids == 0) and (ids == 0).any()
+    fill(buffer, env, 2)  # env 0: episode 2 now runs in slot 0, over trajectory 0
+    batch = buffer.sample(256, 1, torch.Generator().manual_seed(0))
+    assert not batch["new_route"].any()
+    state = {k: v for k, v in buffer.state_dict().items() if k != "new_route"}
+    older = make_buffer(memory_size=6)
+    older.new_route.fill_(True)
+    older.load_state_dict(state)  # a checkpoint from before the flag was kept
+    assert not older.new_route.any()
+
+
 def test_long_episode_is_split_at_max_length() -> None:
     buffer, env = make_buffer(max_len=4), MarkerEnv([[6], [6], [6]])
     fill(buffer, env, 5)
