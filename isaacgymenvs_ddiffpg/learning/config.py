@@ -201,6 +201,9 @@ class DDiffPGConfig(DiffusionActorConfig):
             z_k, so that z = 0 stays the multimodal "sampler chooses" policy (mode=0 in play).
         exploration: "prop" (exploit share = K / (K + 1)), "fixed" or "linear".
         exploration_stop_ratio: after this share of `max_env_steps` every env exploits.
+        exploration_stop_steps: after this many env steps every env exploits; overrides
+            `exploration_stop_ratio` (None: use the ratio). Set it when a run is resumed with a
+            larger `max_env_steps` and its exploration should still stop where it did.
         exploration_fix_ratio: exploit share of "fixed".
         cluster_threshold: DTW threshold of average linkage (None: 0.7 x largest merge).
         max_modes: at most this many clusters, the largest of those that hold
@@ -269,6 +272,7 @@ class DDiffPGConfig(DiffusionActorConfig):
     zero_embedding_prob: float = 0.25
     exploration: str = "prop"
     exploration_stop_ratio: float = 0.7
+    exploration_stop_steps: int | None = None
     exploration_fix_ratio: float = 0.5
     cluster_threshold: float | None = None
     max_modes: int = 10
@@ -300,6 +304,10 @@ class DDiffPGConfig(DiffusionActorConfig):
             raise ValueError(f"mode_success_share must be in [0, 1], got {self.mode_success_share}")
         if self.explore_flat_grad < 0.0:
             raise ValueError(f"explore_flat_grad must be >= 0, got {self.explore_flat_grad}")
+        if self.exploration_stop_steps is not None and self.exploration_stop_steps < 0:
+            raise ValueError(
+                f"exploration_stop_steps must be null or >= 0, got {self.exploration_stop_steps}"
+            )
         if self.route_bonus < 0.0:
             raise ValueError(f"route_bonus must be >= 0, got {self.route_bonus}")
         if self.explorers < 1:

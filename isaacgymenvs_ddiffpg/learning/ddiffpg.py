@@ -140,7 +140,9 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
         cfg, num_modes = self.cfg, len(self.mode_ids)  # the further explorers are no modes
         if num_modes == 0:
             return 0.0
-        stop = cfg.exploration_stop_ratio * cfg.max_env_steps
+        stop = cfg.exploration_stop_steps
+        if stop is None:
+            stop = cfg.exploration_stop_ratio * cfg.max_env_steps
         if env_steps >= stop:
             return 1.0
         if cfg.exploration == "fixed":

@@ -192,6 +192,13 @@ def test_exploit_share_schedules(tmp_path: Path) -> None:
     trainer.cfg.exploration = "fixed"
     trainer.env_steps = 100
     assert trainer.exploit_share() == 0.5
+    trainer.cfg.exploration_stop_steps = 50  # an absolute stop overrides the ratio
+    assert trainer.exploit_share() == 1.0
+    trainer.cfg.exploration_stop_steps = 800
+    trainer.env_steps = 750
+    assert trainer.exploit_share() == 0.5
+    with pytest.raises(ValueError, match="exploration_stop_steps"):
+        DDiffPGConfig(exploration_stop_steps=-1)
 
     # further exploration groups are not modes: they change neither the rule nor the start
     more = make_trainer(tmp_path / "e3", max_iterations=1, max_env_steps=1000, explorers=3)
