@@ -13,8 +13,10 @@ path (`route_of`): above or below the wall on V1 mazes, where the path passes th
 FrankaReach (a quadrant between its arms, or around an arm's end: `cross_route`; each mode's
 successes are also counted by the quadrant of the plane the arms' lines divide:
 `cross_quadrant`), the side of the wall on FrankaPush, pulled or pushed on FrankaCabinet, the
-goal reached elsewhere; a mode "plays its route" when most of its successes share one. The
-run's learning curves are in `modes/<task>_curves.png` (their path is printed).
+goal reached elsewhere; a mode "plays its route" when most of its successes share one. On the
+mazes each failed episode's closest approach to a goal is listed too (`failed_closest_to_goal`,
+m): a near miss of the goal's radius, or a way lost further back. The run's learning curves
+are in `modes/<task>_curves.png` (their path is printed).
 
 With `--seeds` every seed is trained (`--parallel` at once, each on one thread) and evaluated,
 one JSON line each, then a summary line: per seed the modes that play their own route (success
@@ -112,6 +114,27 @@ def cross_route(
     return f"{vertical} {side}"
 
 
+def closest_to_goal(
+    paths: np.ndarray, lengths: np.ndarray, success: np.ndarray, goals: np.ndarray
+) -> list[float]:
+    """Each failed episode's closest approach (m) to any goal, from its (T, 2+) xy path: a
+    failure that came near a goal missed its radius, one that stayed far missed the route.
+
+    Args:
+        paths: (N, T, F) mode features per step, xy first.
+        lengths: (N,) episode lengths (steps; the path has length + 1 rows).
+        success: (N,) goal id reached (0 = none).
+        goals: (G, 2) goal centres.
+    """
+    closest = []
+    for path, length, won in zip(paths, lengths, success, strict=True):
+        if won == 0:
+            xy = path[: int(length) + 1, :2]
+            gaps = np.linalg.norm(xy[:, None, :] - goals[None, :, :], axis=-1)
+            closest.append(round(float(gaps.min()), 2))
+    return sorted(closest)
+
+
 @dataclass
 class Run:
     """A checkpoint loaded on its run's own task (`config.yaml` beside `nn/`)."""
@@ -184,6 +207,13 @@ def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, A
                 "success_per_goal": [share(success == g) for g in range(1, task.num_goals + 1)],
                 "episode_length": float(lengths.float().mean()),
             }
+            if hasattr(task, "maze"):  # near misses and lost ways
+                per_mode[str(mode)]["failed_closest_to_goal"] = closest_to_goal(
+                    played["paths"].numpy(),
+                    lengths.numpy(),
+                    success.numpy(),
+                    np.asarray(task.maze.goals, dtype=np.float64),
+                )
             if run.name == "FrankaReach":  # the plane's quadrant, around the ends included
                 quadrants = Counter(
                     cross_quadrant(played["paths"][k, : int(lengths[k]) + 1].numpy(), center)

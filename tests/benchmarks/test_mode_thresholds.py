@@ -1,6 +1,7 @@
 """benchmarks/mode_thresholds.py: each Franka task's configured clustering (region, resampling,
 threshold) recovers the modes its scripted controllers play, under action noise; and
-benchmarks/learn.py's reading of where a FrankaReach path passes the cross."""
+benchmarks/learn.py's reading of where a FrankaReach path passes the cross, and of how close a
+failed maze episode came to a goal."""
 
 import numpy as np
 import pytest
@@ -46,3 +47,15 @@ def test_cross_quadrant_divides_the_plane_by_the_arms_lines() -> None:
     assert quadrant(-0.3, 0.05) == quadrant(-0.1, 0.1) == "upper right"
     assert quadrant(-0.3, -0.05) == quadrant(-0.05, -0.3) == "lower right"
     assert quadrant(0.3, -0.01) == "lower left"
+
+
+def test_closest_to_goal_lists_each_failures_nearest_approach_within_its_length() -> None:
+    closest_to_goal = load("learn").closest_to_goal
+    goals = np.array([[-8.0, 0.0], [8.0, 0.0]])
+    paths = np.zeros((3, 4, 3))
+    paths[0, :, 0] = [0.0, -4.0, -7.0, -7.0]  # failed: 1 m short of goal 1 at its closest
+    paths[1, :, 0] = [0.0, -4.0, -8.0, -8.0]  # reached goal 1
+    paths[2, :, 0] = [0.0, 3.0, 5.0, 7.5]  # failed after 2 steps; the row past its end is not
+    lengths = np.array([3, 2, 2])
+    success = np.array([0, 1, 0])
+    assert closest_to_goal(paths, lengths, success, goals) == [1.0, 3.0]
