@@ -55,7 +55,7 @@ def test_closest_to_goal_lists_each_failures_nearest_approach_within_its_length(
     paths = np.zeros((3, 4, 3))
     paths[0, :, 0] = [0.0, -4.0, -7.0, -7.0]  # failed: 1 m short of goal 1 at its closest
     paths[1, :, 0] = [0.0, -4.0, -8.0, -8.0]  # reached goal 1
-    paths[2, :, 0] = [0.0, 3.0, 5.0, 7.5]  # failed after 2 steps; the row past its end is not
+    paths[2, :, 0] = [0.0, 3.0, 5.0, 7.5]  # failed after 2 steps: 7.5 is past its end
     lengths = np.array([3, 2, 2])
     success = np.array([0, 1, 0])
     assert closest_to_goal(paths, lengths, success, goals) == [1.0, 3.0]
