@@ -15,8 +15,9 @@ successes are also counted by the quadrant of the plane the arms' lines divide:
 `cross_quadrant`), the side of the wall on FrankaPush, pulled or pushed on FrankaCabinet, the
 goal reached elsewhere; a mode "plays its route" when most of its successes share one. On the
 mazes each failed episode's closest approach to a goal is listed too (`failed_closest_to_goal`,
-m): a near miss of the goal's radius, or a way lost further back. The run's learning curves
-are in `modes/<task>_curves.png` (their path is printed).
+m): a near miss of the goal's radius, or a way lost further back; on AntMaze also those of the
+failures whose ant turned over onto its back (`failed_turned_over_closest`). The run's learning
+curves are in `modes/<task>_curves.png` (their path is printed).
 
 With `--seeds` every seed is trained (`--parallel` at once, each on one thread) and evaluated,
 one JSON line each, then a summary line: per seed the modes that play their own route (success
@@ -47,6 +48,7 @@ from isaacgymenvs_ddiffpg.learning.core import EnvSpec
 from isaacgymenvs_ddiffpg.learning.evaluation import run_episodes, share
 from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
 from isaacgymenvs_ddiffpg.tasks import make_task
+from isaacgymenvs_ddiffpg.tasks.ant_maze import AntMaze
 from isaacgymenvs_ddiffpg.utils.errors import CheckpointError, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -115,7 +117,11 @@ def cross_route(
 
 
 def closest_to_goal(
-    paths: np.ndarray, lengths: np.ndarray, success: np.ndarray, goals: np.ndarray
+    paths: np.ndarray,
+    lengths: np.ndarray,
+    success: np.ndarray,
+    goals: np.ndarray,
+    only: np.ndarray | None = None,
 ) -> list[float]:
     """Each failed episode's closest approach (m) to any goal, from its (T, 2+) xy path: a
     failure that came near a goal missed its radius, one that stayed far missed the route.
@@ -125,14 +131,34 @@ def closest_to_goal(
         lengths: (N,) episode lengths (steps; the path has length + 1 rows).
         success: (N,) goal id reached (0 = none).
         goals: (G, 2) goal centres.
+        only: (N,) bool, the episodes to consider (default: all).
     """
     closest = []
-    for path, length, won in zip(paths, lengths, success, strict=True):
-        if won == 0:
+    only = np.ones(len(paths), dtype=bool) if only is None else only
+    for path, length, won, take in zip(paths, lengths, success, only, strict=True):
+        if won == 0 and take:
             xy = path[: int(length) + 1, :2]
             gaps = np.linalg.norm(xy[:, None, :] - goals[None, :, :], axis=-1)
             closest.append(round(float(gaps.min()), 2))
     return sorted(closest)
+
+
+def turned_over(paths: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Whether each episode's torso turned upside down (its up axis below the horizon) at some
+    step: an ant on its back cannot walk on.
+
+    Args:
+        paths: (N, T, 7+) observations per step with the torso quaternion (w, x, y, z) in
+            columns 3 to 6, as AntMaze observes it.
+        lengths: (N,) episode lengths (steps; the path has length + 1 rows).
+
+    Returns:
+        (N,) bool.
+    """
+    x, y = paths[:, :, 4], paths[:, :, 5]
+    down = 1.0 - 2.0 * (x * x + y * y) < 0.0  # (N, T) world z of the body's z axis below 0
+    within = np.arange(paths.shape[1])[None, :] <= lengths[:, None]
+    return (down & within).any(axis=1)
 
 
 @dataclass
@@ -187,11 +213,13 @@ def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, A
     run = load_run(checkpoint, eval_envs, seed)
     task, agent = run.task, run.agent
     center = list(getattr(task.cfg, "cross_center", [0.0, 0.0, 0.0]))
+    ant = isinstance(task, AntMaze)
+    columns = max(run.feature_dim, 7) if ant else run.feature_dim  # xy .. the torso quaternion
     per_mode: dict[str, Any] = {}
     with torch.no_grad():
         for mode in (0, *agent.mode_ids):
             z = agent.mode_embedding(mode).expand(eval_envs, -1)
-            played = run_episodes(agent, run.env, z, task.max_episode_length, run.feature_dim)
+            played = run_episodes(agent, run.env, z, task.max_episode_length, columns)
             success, lengths = played["success"], played["length"]
             routes = Counter(
                 route_of(task, run.name, played["paths"][k, : int(lengths[k]) + 1].numpy(), int(g))
@@ -208,12 +236,13 @@ def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, A
                 "episode_length": float(lengths.float().mean()),
             }
             if hasattr(task, "maze"):  # near misses and lost ways
-                per_mode[str(mode)]["failed_closest_to_goal"] = closest_to_goal(
-                    played["paths"].numpy(),
-                    lengths.numpy(),
-                    success.numpy(),
-                    np.asarray(task.maze.goals, dtype=np.float64),
-                )
+                failed = (played["paths"].numpy(), lengths.numpy(), success.numpy())
+                goals = np.asarray(task.maze.goals, dtype=np.float64)
+                per_mode[str(mode)]["failed_closest_to_goal"] = closest_to_goal(*failed, goals)
+                if ant:  # those of the failures whose ant turned over
+                    per_mode[str(mode)]["failed_turned_over_closest"] = closest_to_goal(
+                        *failed, goals, only=turned_over(failed[0], failed[1])
+                    )
             if run.name == "FrankaReach":  # the plane's quadrant, around the ends included
                 quadrants = Counter(
                     cross_quadrant(played["paths"][k, : int(lengths[k]) + 1].numpy(), center)

@@ -59,3 +59,26 @@ def test_closest_to_goal_lists_each_failures_nearest_approach_within_its_length(
     lengths = np.array([3, 2, 2])
     success = np.array([0, 1, 0])
     assert closest_to_goal(paths, lengths, success, goals) == [1.0, 3.0]
+
+
+def test_turned_over_marks_episodes_whose_torso_went_upside_down_within_their_length() -> None:
+    learn = load("learn")
+    paths = np.zeros((3, 4, 7))
+    paths[:, :, 3] = 1.0  # upright: the identity quaternion
+    paths[0, 2, 3:7] = [0.0, 1.0, 0.0, 0.0]  # on its back at step 2
+    tilted = np.sin(np.pi / 6)  # 60 degrees about x: still above the horizon
+    paths[1, 1, 3:7] = [np.cos(np.pi / 6), tilted, 0.0, 0.0]
+    paths[2, 1, 3:7] = [np.cos(np.pi / 6), tilted, 0.0, 0.0]
+    paths[2, 3, 3:7] = [0.0, 0.0, 1.0, 0.0]  # on its back only past the end of its episode
+    lengths = np.array([3, 2, 2])
+    assert learn.turned_over(paths, lengths).tolist() == [True, False, False]
+    lengths[2] = 3
+    assert learn.turned_over(paths, lengths).tolist() == [True, False, True]
+    # the closest approaches of the failures that turned over: episode 1 reached the goal
+    goals = np.array([[-8.0, 0.0]])
+    paths[:, :, 0] = [[0.0, -2.0, -4.0, -4.0], [0.0, -8.0, -8.0, -8.0], [0.0, -1.0, -5.0, -6.0]]
+    success = np.array([0, 1, 0])
+    only = learn.turned_over(paths, lengths)
+    assert learn.closest_to_goal(paths, lengths, success, goals, only=only) == [2.0, 4.0]
+    only[2] = False
+    assert learn.closest_to_goal(paths, lengths, success, goals, only=only) == [4.0]
