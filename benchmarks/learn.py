@@ -236,12 +236,13 @@ def evaluate(checkpoint: Path, eval_envs: int, seed: int = 12345) -> dict[str, A
                 "episode_length": float(lengths.float().mean()),
             }
             if hasattr(task, "maze"):  # near misses and lost ways
-                failed = (played["paths"].numpy(), lengths.numpy(), success.numpy())
+                paths, ends = played["paths"].numpy(), lengths.numpy()
+                episodes = (paths, ends, success.numpy())
                 goals = np.asarray(task.maze.goals, dtype=np.float64)
-                per_mode[str(mode)]["failed_closest_to_goal"] = closest_to_goal(*failed, goals)
+                per_mode[str(mode)]["failed_closest_to_goal"] = closest_to_goal(*episodes, goals)
                 if ant:  # those of the failures whose ant turned over
                     per_mode[str(mode)]["failed_turned_over_closest"] = closest_to_goal(
-                        *failed, goals, only=turned_over(failed[0], failed[1])
+                        *episodes, goals, only=turned_over(paths, ends)
                     )
             if run.name == "FrankaReach":  # the plane's quadrant, around the ends included
                 quadrants = Counter(
