@@ -127,7 +127,7 @@ def closest_to_goal(
     failure that came near a goal missed its radius, one that stayed far missed the route.
 
     Args:
-        paths: (N, T, F) mode features per step, xy first.
+        paths: (N, T, F) mode features (or observations) per step, xy first.
         lengths: (N,) episode lengths (steps; the path has length + 1 rows).
         success: (N,) goal id reached (0 = none).
         goals: (G, 2) goal centres.
