@@ -205,6 +205,11 @@ class DDiffPGConfig(DiffusionActorConfig):
             `exploration_stop_ratio` (None: use the ratio). Set it when a run is resumed with a
             larger `max_env_steps` and its exploration should still stop where it did.
         exploration_fix_ratio: exploit share of "fixed".
+        exploit_batch_size, exploit_updates_per_step: from the exploration stop on, each
+            iteration runs this many updates of this many transitions (None: `batch_size`,
+            `updates_per_step`). Then every env plays a mode, the modes' data grows fastest
+            and only the modes are left to learn; spending the learner there and not while the
+            envs explore keeps the exploration phase as fast as it was.
         cluster_threshold: DTW threshold of average linkage (None: 0.7 x largest merge).
         max_modes: at most this many clusters, the largest of those that hold
             `min_mode_size` successes, become modes (released: more clusters than this,
@@ -274,6 +279,8 @@ class DDiffPGConfig(DiffusionActorConfig):
     exploration_stop_ratio: float = 0.7
     exploration_stop_steps: int | None = None
     exploration_fix_ratio: float = 0.5
+    exploit_batch_size: int | None = None
+    exploit_updates_per_step: int | None = None
     cluster_threshold: float | None = None
     max_modes: int = 10
     min_mode_size: int = 5
@@ -324,8 +331,18 @@ class DDiffPGConfig(DiffusionActorConfig):
                 "mode_region_low and mode_region_high must both be null or both lists of one "
                 f"bound per mode feature with low < high, got {low} and {high}"
             )
-        if self.batch_size < self.max_modes + 1:
-            raise ValueError("batch_size must hold at least one sample per group")
+        for key in ("batch_size", "exploit_batch_size"):
+            size = getattr(self, key)
+            if size is not None and size < self.max_modes + self.explorers:
+                raise ValueError(
+                    f"{key} must hold at least one sample per group (max_modes + explorers = "
+                    f"{self.max_modes + self.explorers}), got {size}"
+                )
+        if self.exploit_updates_per_step is not None and self.exploit_updates_per_step < 1:
+            raise ValueError(
+                "exploit_updates_per_step must be null or >= 1, got "
+                f"{self.exploit_updates_per_step}"
+            )
 
     @property
     def mode_region(self) -> tuple[list[float], list[float]] | None:

@@ -142,6 +142,12 @@ class AgentCore(Generic[ConfigT, ActorT]):
             self.device,
         )
 
+    def plan_updates(self, env_steps: int) -> int:
+        """The number of learner updates of the iteration at `env_steps` (the settings'
+        `updates_per_step`; DDiffPG can run more, on larger batches, once exploration stops)."""
+        del env_steps
+        return self.cfg.updates_per_step
+
     def _make_critic(self, num_groups: int) -> GroupDistributionalDoubleQ:
         cfg = self.cfg
         return GroupDistributionalDoubleQ(

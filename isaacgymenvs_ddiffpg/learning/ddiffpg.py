@@ -102,6 +102,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
         self.dist.broadcast_modules(self.actor, self.critic, self.critic_target, self.novelty)
         self.dist.sync_state(self.embeddings)
         self.group_z = self.embeddings.group_embeddings(self.device)
+        self.batch_size = cfg.batch_size  # transitions per update (see `plan_updates`)
         self.success_labels: dict[int, int] = {}
         self.dtw_cache = DTWCache()
         self.denoise = self.compiler(DiffusionPolicy.denoise)
@@ -130,6 +131,27 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
         noise = self.actor.chain_noise(cond.shape[0], self.generator, self.device, cond.dtype)
         return self.denoise(self.actor, cond, noise)
 
+    @property
+    def exploration_stop(self) -> float:
+        """Env steps from which every env exploits (`exploration_stop_steps` or the ratio)."""
+        cfg = self.cfg
+        if cfg.exploration_stop_steps is not None:
+            return float(cfg.exploration_stop_steps)
+        return cfg.exploration_stop_ratio * cfg.max_env_steps
+
+    def plan_updates(self, env_steps: int) -> int:
+        """Updates of the iteration at `env_steps`, and their batch size (`self.batch_size`):
+        `exploit_updates_per_step` of `exploit_batch_size` from the exploration stop on, where
+        set; `updates_per_step` of `batch_size` before it."""
+        cfg = self.cfg
+        late = env_steps >= self.exploration_stop
+        self.batch_size = cfg.batch_size
+        if late and cfg.exploit_batch_size is not None:
+            self.batch_size = cfg.exploit_batch_size
+        if late and cfg.exploit_updates_per_step is not None:
+            return cfg.exploit_updates_per_step
+        return cfg.updates_per_step
+
     def exploit_share(self, env_steps: int, first_mode_steps: int | None) -> float:
         """Share p of envs that exploit a mode (docs/algorithm.md, Rollout); the rest explore.
 
@@ -140,9 +162,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
         cfg, num_modes = self.cfg, len(self.mode_ids)  # the further explorers are no modes
         if num_modes == 0:
             return 0.0
-        stop = cfg.exploration_stop_steps
-        if stop is None:
-            stop = cfg.exploration_stop_ratio * cfg.max_env_steps
+        stop = self.exploration_stop
         if env_steps >= stop:
             return 1.0
         if cfg.exploration == "fixed":
@@ -166,7 +186,7 @@ class DDiffPG(AgentCore[DDiffPGConfig, DiffusionPolicy]):
         """
         cfg, gen, device = self.cfg, self.generator, self.device
         num_groups = self.num_groups
-        per_group = cfg.batch_size // num_groups
+        per_group = self.batch_size // num_groups
         size = num_groups * per_group
         self.compiler.begin_step()
 

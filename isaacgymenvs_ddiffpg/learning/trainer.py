@@ -24,9 +24,9 @@ from isaacgymenvs_ddiffpg.viz.training import TrainingViz
 
 
 class Trainer(RunReport):
-    """Runs an agent on a vecenv (docs/algorithm.md, One iteration): one vector step and
-    `updates_per_step` learner updates per iteration; mode discovery and evaluation every
-    `eval_interval` iterations.
+    """Runs an agent on a vecenv (docs/algorithm.md, One iteration): one vector step and the
+    learner updates the agent plans for it (`updates_per_step`; DDiffPG's `exploit_...` keys
+    after the exploration stop); mode discovery and evaluation every `eval_interval` iterations.
 
     Under torchrun (an initialised process group) each rank runs this loop on its own envs;
     `env_steps` counts the steps of all ranks, and only rank 0 logs, evaluates and saves.
@@ -222,7 +222,7 @@ class Trainer(RunReport):
         if self.viz is not None:
             self.viz.show(self.env)
         if self.iteration > cfg.warm_up_steps:
-            for _ in range(cfg.updates_per_step):
+            for _ in range(self.algo.plan_updates(self.env_steps)):
                 with self.timer.phase("update"):
                     losses = self.algo.update()
                 self._accumulate(losses)

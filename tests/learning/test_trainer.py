@@ -7,6 +7,7 @@ import torch
 
 from isaacgymenvs_ddiffpg.learning.checkpoint import load_checkpoint, save_checkpoint
 from isaacgymenvs_ddiffpg.learning.config import DDiffPGConfig
+from isaacgymenvs_ddiffpg.learning.ddiffpg import DDiffPG
 from isaacgymenvs_ddiffpg.learning.player import Player
 from isaacgymenvs_ddiffpg.learning.trainer import Trainer
 from isaacgymenvs_ddiffpg.rlgames import RlGamesVecEnv
@@ -206,6 +207,37 @@ def test_exploit_share_schedules(tmp_path: Path) -> None:
     more.algo.embeddings.mode_ids = [0, 1, 2]
     more.env_steps = 100
     assert more.algo.num_groups == 5 and more.exploit_share() == pytest.approx(2 / 3)
+
+
+def test_more_updates_of_larger_batches_from_the_exploration_stop_on(tmp_path: Path) -> None:
+    stop = 8 * 50  # 8 envs: the stop falls on iteration 50 of 60, after the 40 of warm-up
+    trainer = make_trainer(
+        tmp_path,
+        max_iterations=60,
+        exploration_stop_steps=stop,
+        exploit_updates_per_step=3,
+        exploit_batch_size=96,
+    )
+    algo, sampled = trainer.algo, []
+    assert isinstance(algo, DDiffPG)
+    sample = algo.replay.sample
+
+    def watched_sample(batch_per_group: int, num_groups: int, *args, **kwargs):
+        sampled.append((trainer.env_steps, batch_per_group * num_groups))
+        return sample(batch_per_group, num_groups, *args, **kwargs)
+
+    algo.replay.sample = watched_sample  # the real sampler, watched
+    trainer.train()
+    before = [size for steps, size in sampled if steps < stop]
+    after = [size for steps, size in sampled if steps >= stop]
+    assert len(before) == 9 and len(after) == 3 * 11  # iterations 41-49 and 50-60
+    assert max(before) <= 64 and min(before) >= 64 - algo.num_groups
+    assert min(after) > 64 and max(after) <= 96
+    assert algo.plan_updates(0) == 1 and algo.batch_size == 64  # before the stop again
+    with pytest.raises(ValueError, match="exploit_batch_size"):
+        DDiffPGConfig(exploit_batch_size=4)
+    with pytest.raises(ValueError, match="exploit_updates_per_step"):
+        DDiffPGConfig(exploit_updates_per_step=0)
 
 
 def test_correlated_noise_is_a_stationary_ar1_process(tmp_path: Path) -> None:
